@@ -1,0 +1,118 @@
+"""PyTorch -> ONNX export with dynamic batch and sequence axes, and its validation against PyTorch."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "logits"
+
+
+class ExportValidationError(RuntimeError):
+    """The exported graph does not compute what the PyTorch model computes; the build stops."""
+
+
+class MissingOutputError(ExportValidationError):
+    pass
+
+
+class OutputShapeError(ExportValidationError):
+    pass
+
+
+class OutputValueError(ExportValidationError):
+    pass
+
+
+@dataclass(frozen=True)
+class Validation:
+    n: int
+    max_abs_diff: float
+    argmax_agreement: float
+
+    def as_dict(self) -> dict:
+        return {"n": self.n, "max_abs_diff": self.max_abs_diff, "argmax_agreement": self.argmax_agreement}
+
+
+def _classifier_module(model):
+    import torch
+
+    class Logits(torch.nn.Module):
+        # transformers 5 changed BERT's positional arguments: pass keywords, return a plain tensor.
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).logits
+
+    return Logits(model).eval()
+
+
+def torch_logits(model, batches: list[dict[str, np.ndarray]]) -> np.ndarray:
+    """Reference logits from PyTorch, one row per text, batches concatenated in order."""
+    import torch
+
+    module = _classifier_module(model)
+    outs = []
+    with torch.inference_mode():
+        for feeds in batches:
+            outs.append(module(**{k: torch.from_numpy(feeds[k]) for k in INPUT_NAMES}).float().numpy())
+    return np.concatenate(outs)
+
+
+def export_onnx(model, out_path: Path, *, opset: int = 17) -> Path:
+    """Export a sequence classifier to ONNX (inputs INPUT_NAMES, output `logits`).
+
+    The TorchScript exporter is used (dynamo=False): onnxruntime's transformer optimizer
+    recognises its BERT patterns for Attention/LayerNorm/GELU fusion. It exports a deep copy,
+    because exporting has been seen to change the in-memory model's outputs afterwards.
+    """
+    import torch
+
+    module = _classifier_module(copy.deepcopy(model))
+    example = torch.ones((2, 8), dtype=torch.long)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    dynamic[OUTPUT_NAME] = {0: "batch"}
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice is not for our users
+        torch.onnx.export(module, (example, example, torch.zeros_like(example)), str(out_path),
+                          input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+    return out_path
+
+
+def onnx_logits(path: Path, batches: list[dict[str, np.ndarray]]) -> np.ndarray:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    if OUTPUT_NAME not in outputs:
+        raise MissingOutputError(f"{Path(path).name} has no output '{OUTPUT_NAME}' (outputs: {outputs})")
+    return np.concatenate([np.asarray(session.run([OUTPUT_NAME], {n: f[n] for n in names})[0], dtype=np.float32)
+                           for f in batches])
+
+
+def compare_logits(name: str, got: np.ndarray, want: np.ndarray, *, atol: float,
+                   min_argmax_agreement: float = 1.0) -> Validation:
+    """Raise a typed error naming the numbers when `got` is not `want` within tolerance."""
+    if got.shape != want.shape:
+        raise OutputShapeError(f"{name}: output 'logits' has shape {got.shape}, PyTorch gives {want.shape}")
+    diff = float(np.max(np.abs(got - want))) if got.size else 0.0
+    agreement = float(np.mean(got.argmax(-1) == want.argmax(-1))) if len(got) else 1.0
+    if diff > atol or agreement < min_argmax_agreement:
+        raise OutputValueError(
+            f"{name}: output 'logits' differs from PyTorch on {len(got)} texts: max abs diff {diff:.3g} "
+            f"(tolerance {atol:.3g}), argmax agreement {agreement:.2%} (required {min_argmax_agreement:.2%})")
+    return Validation(len(got), diff, agreement)

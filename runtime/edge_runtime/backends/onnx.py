@@ -1,0 +1,78 @@
+"""ONNX Runtime backend."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, BundleError
+
+# What to install when an execution provider is missing, so a user reads advice, not a stack trace.
+PROVIDER_PACKAGES = {
+    "CUDAExecutionProvider": "pip install onnxruntime-gpu (with CUDA 12 and cuDNN 9 on the machine)",
+    "TensorrtExecutionProvider": "pip install onnxruntime-gpu and the TensorRT 10 libraries (pip install tensorrt)",
+    "OpenVINOExecutionProvider": "pip install onnxruntime-openvino",
+    "DmlExecutionProvider": "pip install onnxruntime-directml (Windows)",
+    "CoreMLExecutionProvider": "the onnxruntime wheel for macOS (pip install onnxruntime on a Mac)",
+    "QNNExecutionProvider": "pip install onnxruntime-qnn",
+    "ROCMExecutionProvider": "pip install onnxruntime-rocm",
+    "MIGraphXExecutionProvider": "pip install onnxruntime-migraphx",
+}
+CPU = "CPUExecutionProvider"
+
+
+class ProviderFallbackWarning(RuntimeWarning):
+    """A requested execution provider is not available; the session runs on CPU instead."""
+
+
+def choose_providers(requested: tuple[str, ...] | None, available: list[str]) -> list[str]:
+    """Keep the requested providers that are installed, warn with advice for the others, end on CPU."""
+    chosen = []
+    for name in requested or (CPU,):
+        if name in available:
+            chosen.append(name)
+        else:
+            advice = PROVIDER_PACKAGES.get(name, "an onnxruntime build that includes it")
+            warnings.warn(f"{name} is not available in this onnxruntime; to use it: {advice}. "
+                          "Falling back to CPUExecutionProvider.", ProviderFallbackWarning, stacklevel=3)
+    if CPU not in chosen:
+        chosen.append(CPU)
+    return chosen
+
+
+class OnnxBackend:
+    def __init__(self, path: Path, *, threads: int | None, providers: tuple[str, ...] | None,
+                 input_names: tuple[str, ...]):
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendUnavailableError(f"onnxruntime is not installed ({exc}); pip install onnxruntime") from None
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1  # one request's graph is sequential; threads go to its ops
+        chosen = choose_providers(providers, ort.get_available_providers())
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=chosen)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise BundleError(f"onnxruntime cannot load {path.name}: {str(exc).splitlines()[0]}") from None
+        active = self.session.get_providers()
+        for name in chosen:
+            if name not in active:  # installed but failed to start (missing CUDA libraries, ...)
+                warnings.warn(f"{name} could not start ({PROVIDER_PACKAGES.get(name, 'see onnxruntime docs')}); "
+                              "running on CPUExecutionProvider.", ProviderFallbackWarning, stacklevel=3)
+        model_inputs = [i.name for i in self.session.get_inputs()]
+        missing = [n for n in model_inputs if n not in input_names]
+        if missing:
+            raise BundleError(f"{path.name} takes input(s) {missing} that the manifest does not name")
+        self.input_names = tuple(model_inputs)
+        width = self.session.get_outputs()[0].shape[-1]
+        self.output_width = width if isinstance(width, int) else None
+        self.static_length = None
+        self.providers = tuple(active)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        logits = self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+        return np.asarray(logits, dtype=np.float32)
