@@ -1,0 +1,77 @@
+"""The book's plot_metrics: accuracy against p50 latency, point area proportional to size on disk.
+
+Reference rows are drawn hollow with a dashed edge; the first reference (the FP32 teacher, every
+ratio's baseline) also gets a star at its centre. Each point carries its name. matplotlib's Agg
+backend writes the PNG, so no display is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+MAX_AREA = 2400.0  # points², for the largest model; area stays proportional to size in MB
+
+
+def _value(row: dict, *keys):
+    value = row
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None) -> Path:
+    """Scatter accuracy (%) against p50 latency (ms); rows lacking either are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    points = [r for r in rows if _value(r, "accuracy") is not None and _value(r, "latency", "p50_ms") is not None]
+    several_threads = len({r.get("threads") for r in points}) > 1
+    sizes = [_value(r, "size_mb") or 0.0 for r in points]
+    scale = MAX_AREA / max(max(sizes, default=0.0), 1e-9)
+    first_reference = next((r for r in points if r.get("kind") == "reference"), None)
+
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (row, size) in enumerate(zip(points, sizes)):
+        x, y = _value(row, "latency", "p50_ms"), 100 * _value(row, "accuracy")
+        area = max(size * scale, 12.0)
+        color = colors[i % len(colors)]
+        label = str(row.get("name", "?")) + (f" @{row.get('threads')}t" if several_threads else "")
+        if row.get("kind") == "reference":
+            ax.scatter([x], [y], s=area, facecolors="none", edgecolors=color, linewidths=1.8, linestyles="--",
+                       label=f"{label} (reference)")
+            if row is first_reference:
+                ax.scatter([x], [y], s=140, marker="*", color=color, zorder=3)
+                label += " [baseline of ratios]"
+        else:
+            ax.scatter([x], [y], s=area, color=color, alpha=0.55, edgecolors=color, label=label)
+        size_text = f", {size:.1f} MB" if size else ""
+        offset = 0.75 * math.sqrt(area / math.pi) + 3  # just outside the marker's edge
+        ax.annotate(f"{label}{size_text}", (x, y), xytext=(offset, offset), textcoords="offset points", fontsize=8,
+                    fontweight="bold" if row is first_reference else "normal")
+
+    if points:
+        xs = [_value(r, "latency", "p50_ms") for r in points]
+        ys = [100 * _value(r, "accuracy") for r in points]
+        ax.set_xlim(0, max(xs) * 1.3)
+        pad = max(1.0, (max(ys) - min(ys)) * 0.25)
+        ax.set_ylim(min(ys) - pad, min(100.5, max(ys) + pad))
+        legend = ax.legend(loc="lower right", fontsize=8, markerscale=0.4, frameon=True)
+        for handle in getattr(legend, "legend_handles", []):
+            if hasattr(handle, "set_sizes"):
+                handle.set_sizes([30])
+    else:
+        ax.text(0.5, 0.5, "no row has both accuracy and latency", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("p50 latency at batch 1 (ms)")
+    ax.set_ylabel("accuracy on the test split (%)")
+    ax.set_title(title or "Accuracy against latency (point area ∝ size on disk)")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
