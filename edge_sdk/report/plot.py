@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-MAX_AREA = 2400.0  # points², for the largest model; area stays proportional to size in MB
+MAX_AREA = 1600.0  # points², for the largest model; area stays proportional to size in MB
 
 
 def _value(row: dict, *keys):
@@ -20,8 +20,12 @@ def _value(row: dict, *keys):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None) -> Path:
-    """Scatter accuracy (%) against p50 latency (ms); rows lacking either are left out."""
+def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None, threads: int | None = None) -> Path:
+    """Scatter accuracy (%) against p50 latency (ms); rows lacking either are left out.
+
+    Rows measured at several thread counts are plotted at one: `threads`, default the first
+    row's (one picture compares models, not thread counts).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,18 +34,30 @@ def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None) -
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     points = [r for r in rows if _value(r, "accuracy") is not None and _value(r, "latency", "p50_ms") is not None]
-    several_threads = len({r.get("threads") for r in points}) > 1
+    if len({r.get("threads") for r in points}) > 1:
+        threads = points[0].get("threads") if threads is None else threads
+        points = [r for r in points if r.get("threads") == threads]
+    if threads is None and points:
+        threads = points[0].get("threads")
     sizes = [_value(r, "size_mb") or 0.0 for r in points]
     scale = MAX_AREA / max(max(sizes, default=0.0), 1e-9)
     first_reference = next((r for r in points if r.get("kind") == "reference"), None)
 
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    if points:  # limits first: label placement works in display space
+        xs = [_value(r, "latency", "p50_ms") for r in points]
+        ys = [100 * _value(r, "accuracy") for r in points]
+        ax.set_xlim(0, max(xs) * 1.25)
+        pad = max(1.0, (max(ys) - min(ys)) * 0.25)
+        ax.set_ylim(min(ys) - pad, min(100.5, max(ys) + pad))
+    placed: list[tuple[float, float]] = []  # label anchors in points, to keep labels apart
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    right = ax.get_xlim()[1]
     for i, (row, size) in enumerate(zip(points, sizes)):
         x, y = _value(row, "latency", "p50_ms"), 100 * _value(row, "accuracy")
         area = max(size * scale, 12.0)
         color = colors[i % len(colors)]
-        label = str(row.get("name", "?")) + (f" @{row.get('threads')}t" if several_threads else "")
+        label = str(row.get("name", "?"))
         if row.get("kind") == "reference":
             ax.scatter([x], [y], s=area, facecolors="none", edgecolors=color, linewidths=1.8, linestyles="--",
                        label=f"{label} (reference)")
@@ -52,15 +68,12 @@ def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None) -
             ax.scatter([x], [y], s=area, color=color, alpha=0.55, edgecolors=color, label=label)
         size_text = f", {size:.1f} MB" if size else ""
         offset = 0.75 * math.sqrt(area / math.pi) + 3  # just outside the marker's edge
-        ax.annotate(f"{label}{size_text}", (x, y), xytext=(offset, offset), textcoords="offset points", fontsize=8,
+        left = x > 0.55 * right  # labels of the slowest points go to their left, inside the axes
+        dy = _free_offset(ax, (x, y), offset, placed, left)
+        ax.annotate(f"{label}{size_text}", (x, y), xytext=(-offset if left else offset, dy),
+                    textcoords="offset points", fontsize=8, ha="right" if left else "left",
                     fontweight="bold" if row is first_reference else "normal")
-
     if points:
-        xs = [_value(r, "latency", "p50_ms") for r in points]
-        ys = [100 * _value(r, "accuracy") for r in points]
-        ax.set_xlim(0, max(xs) * 1.3)
-        pad = max(1.0, (max(ys) - min(ys)) * 0.25)
-        ax.set_ylim(min(ys) - pad, min(100.5, max(ys) + pad))
         legend = ax.legend(loc="lower right", fontsize=8, markerscale=0.4, frameon=True)
         for handle in getattr(legend, "legend_handles", []):
             if hasattr(handle, "set_sizes"):
@@ -69,9 +82,25 @@ def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None) -
         ax.text(0.5, 0.5, "no row has both accuracy and latency", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("p50 latency at batch 1 (ms)")
     ax.set_ylabel("accuracy on the test split (%)")
-    ax.set_title(title or "Accuracy against latency (point area ∝ size on disk)")
+    at = f" at {threads} thread{'s' if threads != 1 else ''}" if isinstance(threads, int) else ""
+    ax.set_title(title or f"Accuracy against batch-1 latency{at} (point area ∝ size on disk)")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
     return path
+
+
+def _free_offset(ax, xy: tuple[float, float], offset: float, placed: list[tuple[float, float]],
+                 left: bool) -> float:
+    """A vertical label offset (points) that keeps this label off the ones already placed nearby.
+
+    Positions are compared in display space, so the axes limits are set before any label is placed.
+    """
+    px, py = ax.transData.transform(xy) * 72.0 / ax.figure.dpi
+    px += -80 if left else 80  # the middle of the label text, roughly
+    dy = offset
+    while any(abs(px - qx) < 160 and abs(py + dy - qy) < 11 for qx, qy in placed):
+        dy -= 11
+    placed.append((px, py + dy))
+    return dy

@@ -83,7 +83,7 @@ def _delta(row: dict) -> str:
 
 def _gflops(row: dict) -> str:
     v = _num(row.get("flops"))
-    return DASH if v is None else f"{v / 1e9:.3f}"
+    return DASH if v is None else f"{v / 1e9:.3g}"
 
 
 def _gemm(row: dict) -> str:

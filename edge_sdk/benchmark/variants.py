@@ -1,0 +1,262 @@
+"""What the benchmark runs: the reference rows built from the teacher, and every model of every bundle.
+
+A `VariantSpec` is plain data (so a fresh subprocess can rebuild it to measure its RSS alone);
+`open_runner(spec, threads)` turns it into a `Runner` with one call signature for all of them:
+texts in, label names out, tokenization included, batch = len(texts).
+
+Reference rows, as the book builds them:
+  (a) torch-fp32   the FP32 teacher through transformers' pipeline("text-classification")
+  (b) torch-int8   torch.ao.quantization.quantize_dynamic on its nn.Linear layers, same pipeline
+  (c) ort-int8     the teacher exported to ONNX, onnxruntime quantize_dynamic (QInt8 weights), run
+                   in a plain InferenceSession with the teacher's fast tokenizer
+Bundle rows run through edge_runtime.Pipeline, the device code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+MB = 1024 * 1024  # sizes are MiB, as the book's compute_size divides by 1024²
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    name: str
+    kind: str  # "reference" or "bundle"
+    runner: str  # "torch-fp32", "torch-int8", "ort-int8", "bundle"
+    path: str  # teacher folder, ONNX file, or bundle
+    model: str | None = None  # bundle: which model file
+    tokenizer: str | None = None  # ort-int8: the teacher folder holding tokenizer.json and config.json
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VariantSpec":
+        return cls(**data)
+
+
+@dataclass
+class Runner:
+    predict: Callable[[list[str]], list[str]]  # texts -> label names, one call, batch = len(texts)
+    token_lengths: Callable[[list[str]], list[int]]  # tokens per text, [CLS] and [SEP] included
+    labels: tuple[str, ...]  # what the model can predict, in its id order
+    close: Callable[[], None] = lambda: None
+
+    def label_names(self, texts: list[str], batch_size: int) -> list[str]:
+        out: list[str] = []
+        for i in range(0, len(texts), batch_size):
+            out += self.predict(texts[i:i + batch_size])
+        return out
+
+
+def quiet_libraries() -> None:
+    """transformers' and torch's deprecation chatter is not for benchmark readers."""
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def teacher_labels(teacher: Path) -> tuple[str, ...]:
+    config = json.loads((Path(teacher) / "config.json").read_text(encoding="utf-8"))
+    id2label = config.get("id2label") or {}
+    return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+
+
+@lru_cache(maxsize=2)
+def _teacher_model(path: str, quantized: bool):
+    """The teacher as a user gets it by default (sdpa attention); int8 = dynamic quantization of nn.Linear."""
+    import torch
+
+    from ..train.teacher import load_classifier
+
+    model = load_classifier(path, attn="sdpa")
+    if quantized:
+        from torch.ao.quantization import quantize_dynamic
+
+        model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model.eval()
+
+
+def _fast_tokenizer(folder: Path, max_length: int | None):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length or 512)
+    return tokenizer
+
+
+def open_runner(spec: VariantSpec, threads: int) -> Runner:
+    quiet_libraries()
+    if spec.runner in ("torch-fp32", "torch-int8"):
+        return _torch_runner(spec, threads)
+    if spec.runner == "ort-int8":
+        return _ort_runner(spec, threads)
+    if spec.runner == "bundle":
+        return _bundle_runner(spec, threads)
+    raise ValueError(f"unknown runner {spec.runner!r}")
+
+
+def _torch_runner(spec: VariantSpec, threads: int) -> Runner:
+    import torch
+    from transformers import AutoTokenizer, pipeline
+
+    torch.set_num_threads(threads)
+    model = _teacher_model(spec.path, spec.runner == "torch-int8")
+    tokenizer = AutoTokenizer.from_pretrained(spec.path)
+    pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device="cpu")
+    max_length = getattr(model.config, "max_position_embeddings", 512)
+
+    def predict(texts: list[str]) -> list[str]:
+        with torch.inference_mode():
+            out = pipe(texts, batch_size=len(texts), truncation=True, max_length=max_length)
+        return [o["label"] for o in out]
+
+    fast = _fast_tokenizer(Path(spec.path), max_length)
+    return Runner(predict=predict, token_lengths=lambda texts: [len(e.ids) for e in fast.encode_batch(texts)],
+                  labels=teacher_labels(Path(spec.path)))
+
+
+def _ort_runner(spec: VariantSpec, threads: int) -> Runner:
+    import numpy as np
+    import onnxruntime as ort
+
+    folder = Path(spec.tokenizer or Path(spec.path).parent)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    labels = teacher_labels(folder)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # as the book's OnnxPipeline
+    options.log_severity_level = 3
+    session = ort.InferenceSession(spec.path, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    tokenizer = _fast_tokenizer(folder, config.get("max_position_embeddings"))
+    pad = tokenizer.token_to_id("[PAD]") or 0
+
+    def predict(texts: list[str]) -> list[str]:
+        encodings = tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(texts), width), pad, dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for i, e in enumerate(encodings):
+            ids[i, :len(e.ids)] = e.ids
+            mask[i, :len(e.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        logits = session.run(None, {n: feeds[n] for n in names})[0]
+        return [labels[i] for i in np.argmax(logits, axis=-1)]
+
+    return Runner(predict=predict, token_lengths=lambda texts: [len(e.ids) for e in tokenizer.encode_batch(texts)],
+                  labels=labels)
+
+
+def _bundle_runner(spec: VariantSpec, threads: int) -> Runner:
+    from edge_runtime import Pipeline
+
+    pipe = Pipeline.load(spec.path, threads=threads, model=spec.model)
+
+    def predict(texts: list[str]) -> list[str]:
+        return [p["label"] for p in pipe(texts, batch_size=len(texts))]
+
+    return Runner(predict=predict, token_lengths=lambda texts: [len(x) for x in pipe.encoder.ids(texts)],
+                  labels=tuple(pipe.labels))
+
+
+# --- building the specs -------------------------------------------------------------------------
+
+def prepare_references(teacher: Path, work_dir: Path) -> tuple[list[VariantSpec], dict[str, dict]]:
+    """Specs for rows (a), (b), (c) and, per name, what ships and how big it is on disk.
+
+    Writes the teacher's ONNX export and its ORT int8 quantization into `work_dir`; the state dicts
+    are saved there too, only to measure their size the way the book does (torch.save).
+    """
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from ..export.onnx import export_onnx
+    from .flops import config_layers
+    from ..train.teacher import load_classifier
+
+    quiet_libraries()
+    teacher, work_dir = Path(teacher), Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer_bytes = (teacher / "tokenizer.json").stat().st_size
+    info: dict[str, dict] = {}
+
+    def state_dict_mb(model, name: str) -> float:
+        path = work_dir / f"{name}.pt"
+        torch.save(model.state_dict(), path)
+        return (path.stat().st_size + tokenizer_bytes) / MB
+
+    fp32 = _teacher_model(str(teacher), False)
+    shapes = config_layers(fp32.config)
+    int8 = _teacher_model(str(teacher), True)
+    info["teacher fp32 (torch)"] = {"size_mb": state_dict_mb(fp32, "teacher-fp32"), "backend": "torch",
+                                    "precision": "fp32", "shapes": shapes}
+    info["teacher int8 (torch dynamic)"] = {"size_mb": state_dict_mb(int8, "teacher-int8"), "backend": "torch",
+                                            "precision": "int8", "shapes": shapes}
+    onnx_path = export_onnx(load_classifier(teacher, attn="eager"), work_dir / "teacher.onnx")
+    int8_path = work_dir / "teacher.int8.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import logging
+
+        logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" is advice for images
+        quantize_dynamic(str(onnx_path), str(int8_path), weight_type=QuantType.QInt8)
+    info["teacher int8 (ORT dynamic)"] = {"size_mb": (int8_path.stat().st_size + tokenizer_bytes) / MB,
+                                          "backend": "onnxruntime", "precision": "int8",
+                                          "shapes": shapes, "model_path": str(int8_path)}
+    specs = [
+        VariantSpec("teacher fp32 (torch)", "reference", "torch-fp32", str(teacher)),
+        VariantSpec("teacher int8 (torch dynamic)", "reference", "torch-int8", str(teacher)),
+        VariantSpec("teacher int8 (ORT dynamic)", "reference", "ort-int8", str(int8_path), tokenizer=str(teacher)),
+    ]
+    return specs, info
+
+
+def bundle_specs(bundle: Path) -> tuple[list[VariantSpec], dict[str, dict]]:
+    """One spec per model file of the bundle; size = that model file + tokenizer + manifest."""
+    from edge_runtime import open_bundle
+
+    opened = open_bundle(bundle)
+    manifest = opened.manifest
+    label = Path(bundle).name
+    target = (manifest.target or {}).get("name")
+    if target and target != label:
+        label = f"{label} [{target}]"
+    common = opened.path(manifest.tokenizer_file).stat().st_size + opened.path("manifest.json").stat().st_size
+    specs, info = [], {}
+    for model in manifest.models:
+        name = f"{label}/{model.file}"
+        specs.append(VariantSpec(name, "bundle", "bundle", str(bundle), model=model.file))
+        info[name] = {"size_mb": (opened.path(model.file).stat().st_size + common) / MB,
+                      "backend": model.backend, "precision": model.precision,
+                      "bundle_path": str(bundle), "shapes": _onnx_shapes(opened.path(model.file), model.backend)}
+    return specs, info
+
+
+def _onnx_shapes(path: Path, backend: str) -> dict | None:
+    """Weight shapes for the FLOPs column; None when the graph is not a BERT-style ONNX classifier."""
+    if backend != "onnx":
+        return None
+    from .flops import onnx_layers
+
+    try:
+        return onnx_layers(path)
+    except ValueError as exc:
+        warnings.warn(f"no FLOPs for {path.name}: {exc}")
+        return None
