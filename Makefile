@@ -34,3 +34,29 @@ test-slow: setup
 
 clean:
 	rm -rf build .cache .pytest_cache
+
+# ---- bench: the full CLINC150 `plus` benchmark behind BENCHMARKS.md -------------------------------
+# Builds any missing target bundle first (the first build fine-tunes the teacher: long on a laptop
+# CPU, cached afterwards), then measures the reference rows and every bundle in one run.
+# Run it on a quiet machine: latency is only as honest as the load average it was taken under.
+CLINC          ?= ../shared/data/clinc150
+BENCH_OUT      ?= build/clinc
+BENCH_TARGETS  ?= x86-avx512-vnni x86-avx2 arm64
+BENCH_THREADS  ?= 1
+BENCH_QUERIES  ?= 500
+BENCH_TEACHER  ?=
+# Empty BENCH_TEACHER: the teacher the bundles' manifests name (the build's step cache).
+
+bench: setup
+	@missing=""; for t in $(BENCH_TARGETS); do \
+	    test -f $(BENCH_OUT)/$$t/manifest.json || missing="$$missing --target $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "building$$missing"; \
+	    $(BIN)/edge-sdk build $$missing --data $(CLINC) --out $(BENCH_OUT) || echo "some targets failed to build"; fi
+	@bundles=""; for t in $(BENCH_TARGETS); do \
+	    test -f $(BENCH_OUT)/$$t/manifest.json && bundles="$$bundles $(BENCH_OUT)/$$t"; done; \
+	uptime; \
+	$(BIN)/edge-sdk benchmark $$bundles --data $(CLINC) $(if $(BENCH_TEACHER),--teacher $(BENCH_TEACHER)) \
+	    --threads $(BENCH_THREADS) --queries $(BENCH_QUERIES) \
+	    --json $(BENCH_OUT)/benchmark.json --markdown $(BENCH_OUT)/benchmark.md
+# ---- end bench ------------------------------------------------------------------------------------
