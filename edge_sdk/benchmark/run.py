@@ -147,6 +147,8 @@ def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Set
                     achieved = row["flops"] / (row["latency"]["p50_ms"] / 1000.0) / 1e9
                     row["achieved_gflops"] = achieved
                     row["gemm_fraction"] = achieved / gemm[threads]["fp32_gflops"]
+                    if row.get("precision") == "int8" and gemm[threads].get("int8_gops"):
+                        row["gemm_fraction_int8"] = achieved / gemm[threads]["int8_gops"]
                 rows.append(row)
             for runner in runners.values():
                 runner.close()

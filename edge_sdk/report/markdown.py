@@ -13,7 +13,8 @@ COLUMN_NOTES = (
     "out-of-scope queries predicted as out-of-scope. size: what ships for that row (model file + tokenizer). "
     "Latency: batch 1, distinct test queries after warm-up, tokenization included. b32 q/s: throughput at "
     "batch 32. peak RSS: see the note below. GFLOP/query: one forward pass at the median query length; "
-    "of GEMM peak: achieved GFLOP/s at p50 over this machine's fp32 GEMM rate measured in the same run. "
+    "of fp32 GEMM: achieved GFLOP/s at p50 over this machine's fp32 GEMM rate measured in the same run "
+    "(int8 rows also over the int8 GEMM rate). "
     "Ratios (speedup, q/s ×, size ×, Δacc) are against the first reference row at the same thread count, "
     "measured in the same run."
 )

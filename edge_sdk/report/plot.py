@@ -49,7 +49,7 @@ def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None, t
         ys = [100 * _value(r, "accuracy") for r in points]
         ax.set_xlim(0, max(xs) * 1.25)
         pad = max(1.0, (max(ys) - min(ys)) * 0.25)
-        ax.set_ylim(min(ys) - pad, min(100.5, max(ys) + pad))
+        ax.set_ylim(max(0.0, min(ys) - pad), min(100.5, max(ys) + pad))
     placed: list[tuple[float, float]] = []  # label anchors in points, to keep labels apart
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     right = ax.get_xlim()[1]

@@ -87,8 +87,12 @@ def _gflops(row: dict) -> str:
 
 
 def _gemm(row: dict) -> str:
+    """Share of the fp32 GEMM rate; int8 rows also against the int8 rate (VNNI runs int8 faster)."""
     v = _num(row.get("gemm_fraction"))
-    return DASH if v is None else f"{100 * v:.1f}%"
+    if v is None:
+        return DASH
+    int8 = _num(row.get("gemm_fraction_int8"))
+    return f"{100 * v:.1f}%" + (f" (int8 {100 * int8:.0f}%)" if int8 is not None else "")
 
 
 Column = tuple[str, str, Callable[[dict], str]]
@@ -108,7 +112,7 @@ COLUMNS: list[Column] = [
     ("batch32_qps", "b32 q/s", lambda r: _fixed(r.get("batch32_qps"), 0)),
     ("peak_rss_mb", "peak RSS MB", _rss),
     ("gflops", "GFLOP/query", _gflops),
-    ("gemm_fraction", "of GEMM peak", _gemm),
+    ("gemm_fraction", "of fp32 GEMM", _gemm),
     ("speedup_p50", "p50 speedup", lambda r: _ratio((r.get("ratios") or {}).get("speedup_p50"))),
     ("throughput_ratio", "q/s ×", lambda r: _ratio((r.get("ratios") or {}).get("throughput"))),
     ("size_ratio", "size ×", lambda r: _ratio((r.get("ratios") or {}).get("size"))),
