@@ -35,6 +35,39 @@ test-slow: setup
 clean:
 	rm -rf build .cache .pytest_cache
 
+# ---- mobile-test: the mobile demo app (android_demo/) in headless Chromium ------------------------
+# From nothing: Debian's chromium (apt) if missing, the app's npm packages (package-lock.json),
+# onnxruntime-web copied into www/vendor/, a tiny web-wasm test bundle built with the venv; then
+# `edge-sdk mobile-install`'s tests, the JS tokenizer against `tokenizers` (Node) and the app on
+# an Android phone profile (playwright-core). Results: android_demo/test-output/.
+MOBILE     := android_demo
+MOBILE_OUT := $(MOBILE)/test-output
+CHROMIUM   ?= /usr/bin/chromium
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: mobile-test
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+$(MOBILE)/node_modules/.package-lock.json: $(MOBILE)/package.json $(MOBILE)/package-lock.json
+	cd $(MOBILE) && npm ci --no-audit --no-fund --ignore-scripts
+
+$(MOBILE)/www/vendor/onnxruntime-web/ort.wasm.min.mjs: $(MOBILE)/node_modules/.package-lock.json $(MOBILE)/scripts/vendor-ort.mjs
+	cd $(MOBILE) && npm run -s vendor
+
+$(MOBILE_OUT)/bundle/manifest.json: $(STAMP) $(MOBILE)/tests/make_test_bundle.py $(wildcard runtime/edge_runtime/*.py) \
+		edge_sdk/build/bundle.py edge_sdk/export/onnx.py targets/web-wasm.toml
+	$(BIN)/python $(MOBILE)/tests/make_test_bundle.py $(MOBILE_OUT)
+
+mobile-test: setup $(CHROMIUM) $(MOBILE)/www/vendor/onnxruntime-web/ort.wasm.min.mjs $(MOBILE_OUT)/bundle/manifest.json
+	$(BIN)/python -m pytest -q tests/test_mobile.py
+	cd $(MOBILE) && MOBILE_OUT=$(abspath $(MOBILE_OUT)) CHROMIUM=$(CHROMIUM) \
+	    node --test --test-concurrency=1 --test-reporter=spec tests/tokenizer.test.mjs tests/capacitor.test.mjs tests/app.test.mjs
+	@echo "metrics: $(MOBILE_OUT)/mobile-metrics.json, screenshots: $(MOBILE_OUT)/screenshots/"
+# ---- end mobile-test ------------------------------------------------------------------------------
+
 # ---- bench: the full CLINC150 `plus` benchmark behind BENCHMARKS.md -------------------------------
 # Builds any missing target bundle first (the first build fine-tunes the teacher: long on a laptop
 # CPU, cached afterwards), then measures the reference rows and every bundle in one run.
