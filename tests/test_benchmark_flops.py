@@ -67,3 +67,26 @@ def test_pruned_student_with_fewer_heads_and_neurons():
     pruned = encoder_flops(12, [{"hidden": 32, "attention": 16, "intermediate": 64},
                                 {"hidden": 32, "attention": 32, "intermediate": 20}], (32, 32), (32, 5))
     assert pruned < full
+
+
+def test_static_qdq_graph_counts_the_same(tiny_model, tiny_onnx, tmp_path):
+    """Static QDQ int8: weights reach MatMul through DequantizeLinear; the count must follow them."""
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from edge_sdk.benchmark.flops import flops_from_config, flops_from_onnx
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            ids = rng.integers(1000, 2000, size=(4, 1, 9))
+            self.items = iter([{"input_ids": i, "attention_mask": np.ones_like(i), "token_type_ids": np.zeros_like(i)}
+                               for i in ids])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    out = tmp_path / "qdq.onnx"
+    quantize_static(str(tiny_onnx), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    assert flops_from_onnx(out, 9) == flops_from_config(tiny_model.config, 9)
