@@ -26,7 +26,12 @@ demo: setup
 	    "turn off the lights in the kitchen" "book a flight to Lisbon next friday" \
 	    "who won the football game last night"
 
-test: setup
+# Debian's PostgreSQL, for the many-worker distillation test: a no-op once installed (.ci/postgres.sh).
+.PHONY: setup-postgres
+setup-postgres:
+	bash .ci/postgres.sh
+
+test: setup setup-postgres
 	$(BIN)/python -m pytest -q
 
 test-slow: setup

@@ -1,0 +1,177 @@
+"""`edge-sdk distill`: search distillation hyper-parameters with Optuna and keep the best student."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import DistillError
+
+
+def _int_list(value: str | None, option: str) -> tuple[int, ...] | None:
+    from .student import parse_layers
+
+    if value is None:
+        return None
+    try:
+        return parse_layers(value)
+    except DistillError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _epoch_range(value: str) -> tuple[int, int]:
+    lo, _, hi = value.partition("-")
+    try:
+        lo, hi = int(lo), int(hi or lo)
+    except ValueError:
+        raise click.BadParameter(f"give epochs as MIN-MAX or N, e.g. 3-8, got {value!r}", param_hint="--epochs") from None
+    if not 1 <= lo <= hi:
+        raise click.BadParameter(f"need 1 <= MIN <= MAX, got {value!r}", param_hint="--epochs")
+    return lo, hi
+
+
+def _load_params(path: str) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--params") from None
+    params = data.get("best_params") or data.get("params") or data
+    missing = [k for k in ("alpha", "temperature", "learning_rate", "epochs") if k not in params]
+    if missing:
+        raise click.BadParameter(f"{path} lacks {', '.join(missing)}", param_hint="--params")
+    return params
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _fmt(value, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def print_table(rows, teacher_accuracy: dict) -> None:
+    """The study as the book shows it: one row per trial, its parameters and validation accuracy."""
+    from rich.console import Console
+    from rich.table import Table
+
+    several = len({r["worker"] for r in rows}) > 1
+    table = Table(title=f"Optuna study: {len(rows)} trials (teacher validation accuracy "
+                        f"{teacher_accuracy['validation']:.4f})")
+    for name in ["trial", "state", "alpha", "T", "lr", "epochs", "layers", "val acc", "ran", "s"] + (
+            ["worker"] if several else []):
+        table.add_column(name, justify="left" if name in ("state", "layers", "worker") else "right")
+    for r in rows:
+        table.add_row(str(r["number"]), r["state"].lower(), _fmt(r["alpha"], ".3f"), _fmt(r["temperature"], ".2f"),
+                      _fmt(r["learning_rate"], ".1e"), _fmt(r["epochs"], "d"),
+                      ",".join(map(str, r["layers"])) if r["layers"] else "", _fmt(r["value"], ".4f"),
+                      str(r["epochs_run"]), _fmt(r["seconds"], ".0f"), *([r["worker"] or ""] if several else []))
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=140)
+    console.print(table)
+    console.print("(ran: epochs trained before the trial finished or was pruned; s: seconds)")
+
+
+@click.command()
+@click.option("--teacher", required=True, type=click.Path(path_type=Path),
+              help="Fine-tuned teacher: a folder written by save_pretrained, with a head for the data's labels.")
+@click.option("--data", required=True, help="CLINC150 folder/.json, .csv/.jsonl, a folder of splits, or a hub id.")
+@click.option("--layers", help="Teacher layers the student keeps, e.g. 0,2,4 (default: every other layer).")
+@click.option("--depths", help="Search the student's depth over these counts, e.g. 2,3 (layers spread evenly).")
+@click.option("--trials", type=int, default=10, show_default=True,
+              help="Trials the study should hold in all (over every worker); rerun to resume.")
+@click.option("--epochs", "epoch_range", default="3-8", show_default=True, help="Epochs range searched, MIN-MAX.")
+@click.option("--storage", help="Optuna storage URL shared by workers, e.g. postgresql://user:pw@host/db "
+                                "(default: sqlite file in --out).")
+@click.option("--study", "study_name", default="distill", show_default=True, help="Study name in the storage.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("build/distill"), show_default=True,
+              help="Output folder: student/, best_params.json, study.db, cache/.")
+@click.option("--params", "params_file", help="Skip the search: train one student with these parameters "
+                                              "(a best_params.json); runs under accelerate launch / torchrun.")
+@click.option("--max-length", type=click.IntRange(min=8), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def distill(teacher, data, layers, depths, trials, epoch_range, storage, study_name, out_dir, params_file,
+            max_length, batch_size, seed):
+    """Distil a fine-tuned teacher into a smaller student, searching alpha, T, learning rate and epochs.
+
+    \b
+    Writes OUT/student (the best student, save_pretrained + tokenizer) and OUT/best_params.json.
+    Several workers started with one --storage URL share one study:
+      edge-sdk distill --teacher t1 --data ../shared/data/clinc150 --layers 0,2,4 --trials 20 \\
+          --storage postgresql://optuna@db-host/optuna --study minilm-l3
+    """
+    import dataclasses
+
+    from ..data import load_data
+    from .student import check_layers, num_layers
+    from .train import DistillConfig, check_teacher
+
+    if trials < 1:
+        raise click.BadParameter(f"need at least 1 trial, got {trials}", param_hint="--trials")
+    if layers and depths:
+        raise click.UsageError("give --layers (a fixed student) or --depths (search the depth), not both")
+    layer_list, depth_list = _int_list(layers, "--layers"), _int_list(depths, "--depths")
+    lo_hi = _epoch_range(epoch_range)
+    params = _load_params(params_file) if params_file else None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and params is None:
+        raise click.UsageError("under accelerate launch / torchrun give --params FILE to train one student; "
+                               "a search runs as separate workers sharing --storage")
+    if not (teacher / "config.json").is_file():
+        raise click.BadParameter(f"no fine-tuned model at {teacher} (needs config.json and weights)",
+                                 param_hint="--teacher")
+    dataset = load_data(data, seed=seed)
+    n = num_layers(check_teacher(teacher, dataset))
+    try:
+        if layer_list is not None:
+            layer_list = check_layers(layer_list, n)
+        for d in depth_list or ():
+            if not 1 <= d <= n:
+                raise DistillError(f"a student of {d} layers cannot come from a teacher of {n}")
+    except DistillError as exc:
+        raise click.BadParameter(str(exc), param_hint="--layers" if layer_list is not None else "--depths") from None
+    base = DistillConfig(layers=layer_list, max_length=max_length, batch_size=batch_size, seed=seed)
+
+    if params is not None:
+        from .train import distill as run_distill
+
+        base = dataclasses.replace(base, alpha=float(params["alpha"]), temperature=float(params["temperature"]),
+                                   learning_rate=float(params["learning_rate"]), epochs=int(params["epochs"]),
+                                   layers=layer_list or (tuple(params["layers"]) if params.get("layers") else None))
+        student = run_distill(teacher, dataset, out_dir / "student", base, work_dir=out_dir / "work",
+                              progress=_is_main_process())
+        if _is_main_process():
+            record = json.loads((student / "distillation.json").read_text())
+            click.echo(f"student ({record['world_size']} process(es)) -> {student}: validation accuracy "
+                       f"{record['validation_accuracy']:.4f}, test {record['test_accuracy']:.4f} "
+                       f"(teacher {record['teacher_accuracy']['test']:.4f})")
+        return
+
+    from .tune import SearchSpace, search
+
+    def on_trial(t):
+        value = "" if t.value is None else f" val acc {t.value:.4f}"
+        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        click.echo(f"trial {t.number}: {t.state.name.lower()}{value} ({shown})")
+
+    result = search(teacher, dataset, out_dir, trials=trials, base=base,
+                    space=SearchSpace(epochs=lo_hi, depths=depth_list), storage=storage,
+                    study_name=study_name, on_trial=on_trial, progress=sys.stderr.isatty())
+    print_table(result.rows, result.teacher_accuracy)
+    p = result.best_params
+    click.echo(f"best: trial {result.best_trial}: alpha {p['alpha']:.3f}, T {p['temperature']:.2f}, "
+               f"learning rate {p['learning_rate']:.2e}, epochs {p['epochs']}, "
+               f"layers {','.join(map(str, p['layers'] or []))} -> validation accuracy {result.best_value:.4f} "
+               f"(teacher {result.teacher_accuracy['validation']:.4f})")
+    if result.student_dir is not None:
+        click.echo(f"student of trial {result.student_trial} -> {result.student_dir}: test accuracy "
+                   f"{result.student_test_accuracy:.4f} (teacher {result.teacher_accuracy['test']:.4f})")
+        if result.student_trial != result.best_trial:
+            click.echo(f"note: the study's best trial {result.best_trial} was trained by another worker "
+                       "(see its output folder) or in an earlier run")
+    click.echo(f"best parameters -> {out_dir / 'best_params.json'}")

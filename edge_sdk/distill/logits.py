@@ -1,0 +1,85 @@
+"""Teacher logits, computed once per (teacher, data, max length) and cached beside the run.
+
+Every trial of a search trains against the same teacher outputs, so the teacher runs once: over
+the training texts (the soft targets) and over validation and test (its accuracy, the yardstick
+the student is compared with). The cache is one .npz named by a fingerprint of the teacher's
+files, the data and the tokenisation; it is written atomically, so workers sharing a folder can
+race for it harmlessly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data import LabelledData
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class TeacherLogits:
+    train: np.ndarray  # (len(data.train), num_labels) float32
+    validation: np.ndarray
+    test: np.ndarray
+
+    def accuracy(self, data: LabelledData, split: str) -> float:
+        logits = getattr(self, split)
+        labels = np.asarray(getattr(data, split).labels)
+        return float((logits.argmax(-1) == labels).mean()) if len(labels) else float("nan")
+
+
+def teacher_fingerprint(teacher_dir: str | Path) -> str:
+    """sha256 over the teacher's config and weight files (names and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(teacher_dir).iterdir()):
+        if path.name == "config.json" or path.suffix in (".safetensors", ".bin"):
+            digest.update(path.name.encode())
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def predict_logits(model, tokenizer, texts, max_length: int, batch_size: int = 128) -> np.ndarray:
+    """Logits for `texts` in their order; batches of similar length, so padding costs little."""
+    import torch
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt").to(model.device)
+            out[idx] = model(**batch).logits.float().cpu().numpy()
+    return out
+
+
+def teacher_logits(teacher_dir: str | Path, data: LabelledData, cache_dir: str | Path | None,
+                   max_length: int, batch_size: int = 128) -> TeacherLogits:
+    """The teacher's logits on every split, from `cache_dir` when already computed there."""
+    key = hashlib.sha256(f"{teacher_fingerprint(teacher_dir)} {data.fingerprint} {max_length}".encode())
+    cache = Path(cache_dir) / f"teacher-logits-{key.hexdigest()[:16]}.npz" if cache_dir else None
+    if cache is not None and cache.is_file():
+        with np.load(cache) as stored:
+            return TeacherLogits(**{s: stored[s] for s in SPLITS})
+    from transformers import AutoTokenizer
+
+    from ..train.teacher import load_classifier
+
+    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir))
+    model = load_classifier(teacher_dir, attn="sdpa")
+    result = TeacherLogits(**{s: predict_logits(model, tokenizer, list(getattr(data, s).texts), max_length,
+                                                batch_size) for s in SPLITS})
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **{s: getattr(result, s) for s in SPLITS})
+        os.replace(tmp, cache)
+    return result

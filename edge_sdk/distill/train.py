@@ -1,0 +1,203 @@
+"""One distillation run: a student from the teacher's layers, trained against cached teacher logits.
+
+`prepare` does what every trial shares (load the teacher, its logits, tokenised splits);
+`train_student` trains one student; `distill` is both plus saving, the step `build` calls.
+Works unchanged under `accelerate launch` / torchrun (the Trainer runs DDP; rank 0 saves).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data import LabelledData
+from .errors import DistillError
+from .logits import TeacherLogits, predict_logits, teacher_logits
+from .student import check_layers, every_other_layer, make_student, num_layers, student_from_config
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    alpha: float = 0.5  # weight of the CE on labels; 1 - alpha goes to the teacher's soft targets
+    temperature: float = 4.0
+    learning_rate: float = 1e-4
+    epochs: int = 5
+    layers: tuple[int, ...] | None = None  # teacher layers the student keeps; None: every other one
+    student_config: str | None = None  # instead of layers: a (smaller) config file/folder, fresh weights
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 64
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["layers"] = list(self.layers) if self.layers is not None else None
+        return out
+
+
+@dataclass
+class Prepared:
+    """What every trial of a search shares; built once per worker."""
+
+    teacher_dir: Path
+    teacher: object  # the teacher model, eval mode, CPU
+    tokenizer: object
+    data: LabelledData
+    logits: TeacherLogits
+    train: object  # datasets.Dataset with input ids, labels and teacher_logits
+    validation: object  # datasets.Dataset with input ids and labels
+
+    @property
+    def teacher_layers(self) -> int:
+        return num_layers(self.teacher.config)
+
+    def teacher_accuracy(self) -> dict:
+        return {s: self.logits.accuracy(self.data, s) for s in ("validation", "test")}
+
+
+def check_teacher(teacher_dir: str | Path, data: LabelledData):
+    """The teacher's config, or a DistillError when it is missing or does not classify `data`'s labels."""
+    from transformers import AutoConfig
+
+    from ..train.teacher import has_head_for
+
+    path = Path(teacher_dir)
+    if not (path / "config.json").is_file():
+        raise DistillError(f"teacher not found: {path} needs config.json and weights "
+                           "(a folder written by save_pretrained, e.g. a fine-tuned teacher)")
+    config = AutoConfig.from_pretrained(str(path))
+    if not has_head_for(config, data.labels):
+        have = getattr(config, "num_labels", "?")
+        raise DistillError(f"teacher {path} classifies {have} labels, not the data's {len(data.labels)} "
+                           f"({', '.join(data.labels[:3])}, ...) in that order: fine-tune it on this data first")
+    return config
+
+
+def _wait_for_local_main(cache_dir: Path | None, timeout_s: float = 1800.0) -> None:
+    """Under a launcher, let local rank 0 fill the logits cache first; the others then read it."""
+    if cache_dir is None or int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not any(Path(cache_dir).glob("teacher-logits-*.npz")):
+        time.sleep(1.0)
+
+
+def prepare(teacher_dir: str | Path, data: LabelledData, max_length: int = 64,
+            cache_dir: str | Path | None = None) -> Prepared:
+    from transformers import AutoTokenizer
+
+    from ..train.teacher import load_classifier, tokenized
+    from .trainer import with_teacher_logits
+
+    check_teacher(teacher_dir, data)
+    _wait_for_local_main(Path(cache_dir) if cache_dir else None)
+    logits = teacher_logits(teacher_dir, data, cache_dir, max_length)
+    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir))
+    teacher = load_classifier(teacher_dir, attn="sdpa")  # sdpa trains faster; export reloads with eager
+    return Prepared(Path(teacher_dir), teacher, tokenizer, data, logits,
+                    train=with_teacher_logits(tokenized(tokenizer, data.train, max_length), logits.train),
+                    validation=tokenized(tokenizer, data.validation, max_length))
+
+
+def build_student(prepared: Prepared, config: DistillConfig):
+    if config.student_config:
+        return student_from_config(config.student_config, prepared.teacher)
+    n = prepared.teacher_layers
+    return make_student(prepared.teacher, check_layers(config.layers or every_other_layer(n), n))
+
+
+def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Path, callbacks=(),
+                  progress: bool = True):
+    """Train one student; returns (trainer, validation accuracy after the last epoch)."""
+    import torch
+    from transformers import PrinterCallback, TrainingArguments, set_seed
+
+    from ..train.teacher import accuracy_metric
+    from .trainer import DistillationCollator, DistillationTrainer
+
+    set_seed(config.seed)
+    student = build_student(prepared, config).train()
+    args = TrainingArguments(
+        output_dir=str(work_dir),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=128,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a fraction of all steps
+        eval_strategy="epoch",
+        save_strategy="no",  # a search resumes by trials; a trial is short enough to rerun
+        seed=config.seed,
+        report_to=[],
+        logging_strategy="epoch",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,  # keep teacher_logits, which the model's forward does not take
+        ddp_find_unused_parameters=False,  # every student parameter is used (DDP under a launcher)
+        use_cpu=not torch.cuda.is_available(),
+    )
+    trainer = DistillationTrainer(
+        model=student, args=args, train_dataset=prepared.train, eval_dataset=prepared.validation,
+        data_collator=DistillationCollator(prepared.tokenizer), processing_class=prepared.tokenizer,
+        compute_metrics=accuracy_metric, callbacks=list(callbacks),
+        alpha=config.alpha, temperature=config.temperature,
+    )
+    if not progress:  # the caller reports per trial; no per-epoch log dicts on stdout
+        trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    evals = [h["eval_accuracy"] for h in trainer.state.log_history if "eval_accuracy" in h]
+    return trainer, float(evals[-1]) if evals else float("nan")
+
+
+def test_accuracy(model, tokenizer, data: LabelledData, max_length: int) -> float:
+    if not len(data.test):
+        return float("nan")
+    logits = predict_logits(model, tokenizer, list(data.test.texts), max_length)
+    return float((logits.argmax(-1) == np.asarray(data.test.labels)).mean())
+
+
+def save_student(trainer, tokenizer, out_dir: str | Path, record: dict) -> Path:
+    """Write the student (HF folder + tokenizer + distillation.json) to `out_dir`, replacing it atomically."""
+    out = Path(out_dir)
+    if not trainer.is_world_process_zero():
+        return out
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(str(tmp))  # safetensors; no pickled training_args.bin beside it
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / "distillation.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    old = out.with_name(f".{out.name}.{os.getpid()}.old")
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def distill(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path,
+            config: DistillConfig = DistillConfig(), work_dir: str | Path | None = None,
+            progress: bool = True) -> Path:
+    """Distil the teacher at `teacher_dir` into a student saved at `out_dir` (save_pretrained + tokenizer).
+
+    The teacher's logits are cached in `work_dir`/cache (default: `<out_dir>.work`), removed at the end.
+    """
+    out_dir = Path(out_dir)
+    work_dir = Path(work_dir or out_dir.with_name(out_dir.name + ".work"))
+    prepared = prepare(teacher_dir, data, config.max_length, cache_dir=work_dir / "cache")
+    trainer, val_acc = train_student(prepared, config, work_dir / "trainer", progress=progress)
+    record = {"config": config.as_dict(), "validation_accuracy": val_acc,
+              "test_accuracy": test_accuracy(trainer.model, prepared.tokenizer, data, config.max_length),
+              "teacher_accuracy": prepared.teacher_accuracy(), "world_size": trainer.args.world_size,
+              "teacher": str(Path(teacher_dir).resolve()), "data_fingerprint": data.fingerprint}
+    save_student(trainer, prepared.tokenizer, out_dir, record)
+    if trainer.is_world_process_zero():
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return out_dir

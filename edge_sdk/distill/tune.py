@@ -1,0 +1,263 @@
+"""Optuna search over the distillation hyper-parameters, on one machine or many workers.
+
+Each trial samples alpha, temperature, learning rate and epochs (and the student's depth when
+asked), trains a student and reports validation accuracy after every epoch; a MedianPruner
+stops trials that fall below the median of earlier ones at the same epoch. `trials` is the size
+the study should reach, counted over every worker (finished, pruned and running trials), so
+rerunning the same command resumes an interrupted study and several workers on one storage URL
+share the work. The best student trained *in this folder* is kept in `<out>/student`; the
+study's best parameters go to `<out>/best_params.json`, which a build records in its recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import math
+import os
+import shutil
+import socket
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..data import LabelledData
+from .errors import DistillError
+from .storage import default_storage, open_storage, shown
+from .student import check_layers, every_other_layer, spread_layers
+from .train import DistillConfig, Prepared, prepare, save_student, test_accuracy, train_student
+
+PARAMS = ("alpha", "temperature", "learning_rate", "epochs", "layers")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    alpha: tuple[float, float] = (0.0, 1.0)
+    temperature: tuple[float, float] = (1.0, 20.0)
+    learning_rate: tuple[float, float] = (2e-5, 3e-4)  # sampled on a log scale
+    epochs: tuple[int, int] = (3, 8)
+    depths: tuple[int, ...] | None = None  # search the student's depth over these (layers spread evenly)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    study_name: str
+    storage: str  # password masked
+    best_trial: int
+    best_params: dict  # alpha, temperature, learning_rate, epochs, layers
+    best_value: float  # validation accuracy
+    teacher_accuracy: dict  # validation, test
+    student_dir: Path | None  # the best student trained in this folder
+    student_trial: int | None
+    student_test_accuracy: float | None
+    trials_here: tuple[int, ...]  # trial numbers this worker ran in this call
+    rows: tuple[dict, ...] = field(default=(), repr=False)  # every trial of the study, for the table
+
+    def as_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["student_dir"] = str(self.student_dir) if self.student_dir else None
+        out["trials_here"] = list(self.trials_here)
+        out.pop("rows")
+        out["trials"] = {state: sum(1 for r in self.rows if r["state"] == state)
+                         for state in sorted({r["state"] for r in self.rows})}
+        return out
+
+
+def suggest(trial, space: SearchSpace, base: DistillConfig, teacher_layers: int) -> DistillConfig:
+    """The DistillConfig a trial tries; layers are fixed unless the space searches depth."""
+    layers = base.layers
+    if space.depths and not base.student_config:
+        layers = spread_layers(teacher_layers, trial.suggest_categorical("depth", list(space.depths)))
+    elif not base.student_config:
+        layers = check_layers(layers or every_other_layer(teacher_layers), teacher_layers)
+    return dataclasses.replace(
+        base, layers=layers,
+        alpha=trial.suggest_float("alpha", *space.alpha),
+        temperature=trial.suggest_float("temperature", *space.temperature),
+        learning_rate=trial.suggest_float("learning_rate", *space.learning_rate, log=True),
+        epochs=trial.suggest_int("epochs", *space.epochs))
+
+
+def pruning_callback(trial):
+    """Reports validation accuracy to Optuna after every epoch and stops the trial when the pruner says so."""
+    import optuna
+    from transformers import TrainerCallback
+
+    class ReportToOptuna(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics and "eval_accuracy" in metrics:
+                epoch = int(round(state.epoch or 0))
+                trial.report(metrics["eval_accuracy"], step=epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"validation accuracy {metrics['eval_accuracy']:.4f} "
+                                             f"below the median at epoch {epoch}")
+
+    return ReportToOptuna()
+
+
+@contextmanager
+def _folder_lock(out_dir: Path):
+    """Workers sharing an output folder swap the kept student one at a time."""
+    with open(out_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _kept_accuracy(student_dir: Path) -> float:
+    try:
+        return float(json.loads((student_dir / "distillation.json").read_text())["validation_accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -math.inf
+
+
+def _live_trials(study) -> int:
+    import optuna
+    from optuna.storages import fail_stale_trials
+    from optuna.trial import TrialState
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        fail_stale_trials(study)  # a killed worker's RUNNING trial turns FAIL once its heartbeat is stale
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                        TrialState.RUNNING)))
+
+
+def _wait_for_other_workers(study, poll_s: float = 2.0) -> None:
+    """Let trials still running elsewhere finish (or go stale), so every worker reports the whole study."""
+    import time
+
+    from optuna.trial import TrialState
+
+    while True:
+        _live_trials(study)
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            return
+        time.sleep(poll_s)
+
+
+def trial_rows(study) -> list[dict]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        seconds = ((t.datetime_complete - t.datetime_start).total_seconds()
+                   if t.datetime_complete and t.datetime_start else None)
+        rows.append({"number": t.number, "state": t.state.name, **{k: t.params.get(k) for k in
+                     ("alpha", "temperature", "learning_rate", "epochs")},
+                     "layers": t.user_attrs.get("layers"), "value": t.value,
+                     "epochs_run": len(t.intermediate_values), "seconds": seconds,
+                     "worker": t.user_attrs.get("worker")})
+    return rows
+
+
+def open_study(storage: str, study_name: str, startup_trials: int = 2):
+    """Create or load (resume) the study; the sampler is per worker and not stored."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.create_study(
+            study_name=study_name, storage=open_storage(storage), direction="maximize", load_if_exists=True,
+            # Prune from the first epoch on: trials are a few epochs long, so that is where the time goes.
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=1))
+
+
+def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, trials: int = 10,
+           base: DistillConfig = DistillConfig(), space: SearchSpace = SearchSpace(),
+           storage: str | None = None, study_name: str | None = None, progress: bool = False,
+           on_trial=None, prepared: Prepared | None = None) -> SearchResult:
+    """Grow the study to `trials` trials, keep the best student trained here, write best_params.json.
+
+    `storage`: any SQLAlchemy URL (default: SQLite in `out_dir`). `on_trial(frozen_trial)` is
+    called after each trial this worker finishes.
+    """
+    import optuna
+
+    if trials < 1:
+        raise DistillError(f"trials must be at least 1, got {trials}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = storage or default_storage(out_dir)
+    study_name = study_name or "distill"
+    study = open_study(url, study_name)
+    # Seeded on the default (private) storage, so a rerun repeats; unseeded on a shared one, so that
+    # workers started together do not all sample the same first trials.
+    study.sampler = optuna.samplers.TPESampler(seed=None if storage else base.seed + len(study.trials))
+    prepared = prepared or prepare(teacher_dir, data, base.max_length, cache_dir=out_dir / "cache")
+    student_dir, worker = out_dir / "student", f"{socket.gethostname()}:{os.getpid()}"
+    study.set_user_attr("teacher_accuracy", prepared.teacher_accuracy())
+    ran: list[int] = []
+
+    def objective(trial):
+        config = suggest(trial, space, base, prepared.teacher_layers)
+        trial.set_user_attr("layers", list(config.layers) if config.layers else None)
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("out_dir", str(out_dir.resolve()))
+        ran.append(trial.number)
+        work = out_dir / "work" / f"trial-{trial.number}"
+        try:
+            trainer, accuracy = train_student(prepared, config, work, callbacks=[pruning_callback(trial)],
+                                              progress=progress)
+            with _folder_lock(out_dir):
+                if accuracy > _kept_accuracy(student_dir):
+                    save_student(trainer, prepared.tokenizer, student_dir, {
+                        "trial": trial.number, "study": study_name, "storage": shown(url),
+                        "config": config.as_dict(), "validation_accuracy": accuracy,
+                        "teacher_accuracy": prepared.teacher_accuracy(),
+                        "teacher": str(Path(teacher_dir).resolve()), "data_fingerprint": data.fingerprint})
+            return accuracy
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def after(study_, frozen):
+        if on_trial is not None:
+            on_trial(frozen)
+
+    while _live_trials(study) < trials:
+        study.optimize(objective, n_trials=1, callbacks=[after], gc_after_trial=True)
+    _wait_for_other_workers(study)
+    shutil.rmtree(out_dir / "work", ignore_errors=True)
+    return _result(study, url, prepared, student_dir, tuple(ran), out_dir)
+
+
+def _result(study, url: str, prepared: Prepared, student_dir: Path, ran: tuple[int, ...],
+            out_dir: Path) -> SearchResult:
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise DistillError(f"no trial of study {study.study_name!r} completed: see the trial table "
+                           "(all pruned or failed); widen the search space or add trials")
+    best = study.best_trial
+    params = {"alpha": best.params["alpha"], "temperature": best.params["temperature"],
+              "learning_rate": best.params["learning_rate"], "epochs": best.params["epochs"],
+              "layers": best.user_attrs.get("layers")}
+    kept = student_dir if (student_dir / "config.json").is_file() else None
+    kept_trial, kept_test = None, None
+    if kept is not None:
+        record = json.loads((kept / "distillation.json").read_text())
+        kept_trial = record.get("trial")
+        kept_test = record.get("test_accuracy")
+        if kept_test is None:  # measured once per kept student, then stored beside it
+            from ..train.teacher import load_classifier
+
+            kept_test = test_accuracy(load_classifier(kept), prepared.tokenizer, prepared.data,
+                                      record["config"]["max_length"])
+            with _folder_lock(out_dir):
+                if json.loads((kept / "distillation.json").read_text()).get("trial") == kept_trial:
+                    record["test_accuracy"] = kept_test
+                    (kept / "distillation.json").write_text(json.dumps(record, indent=2) + "\n")
+    result = SearchResult(study_name=study.study_name, storage=shown(url), best_trial=best.number,
+                          best_params=params, best_value=float(best.value),
+                          teacher_accuracy=prepared.teacher_accuracy(), student_dir=kept,
+                          student_trial=kept_trial, student_test_accuracy=kept_test, trials_here=ran,
+                          rows=tuple(trial_rows(study)))
+    (out_dir / "best_params.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+    return result
