@@ -367,13 +367,16 @@ def run_cli(*args):
 def test_cli_end_to_end(teacher_dir, distill_data_dir, tmp_path):
     out = tmp_path / "out"
     result = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--layers", "0,2", "--trials", 2,
-                     "--epochs", "1", "--max-length", 32, "--out", out)
+                     "--epochs", "1", "--alpha", "0.2:0.4", "--temperature", "3:3", "--lr", "1e-4:2e-4",
+                     "--max-length", 32, "--out", out)
     assert result.exit_code == 0, result.output
     assert "Optuna study: 2 trials" in result.output and "best: trial" in result.output
     assert "trial 0: complete" in result.output and "best_params.json" in result.output
     saved = json.loads((out / "best_params.json").read_text())
     assert set(saved["best_params"]) == {"alpha", "temperature", "learning_rate", "epochs", "layers"}
     assert saved["best_params"]["layers"] == [0, 2] and saved["best_params"]["epochs"] == 1
+    assert 0.2 <= saved["best_params"]["alpha"] <= 0.4 and saved["best_params"]["temperature"] == 3.0
+    assert 1e-4 <= saved["best_params"]["learning_rate"] <= 2e-4
     assert (out / "student" / "model.safetensors").is_file() and (out / "study.db").is_file()
     # The best parameters train one student again without a search (what `accelerate launch` runs).
     again = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--params", out / "best_params.json",
@@ -397,6 +400,9 @@ def test_cli_is_registered_on_edge_sdk():
     (["--layers", "0", "--depths", "1"], "not both"),
     (["--trials", "0"], "need at least 1 trial"),
     (["--epochs", "3-1"], "MIN <= MAX"),
+    (["--alpha", "0:1.5"], "0.0 <= MIN <= MAX <= 1.0"),
+    (["--lr", "fast"], "MIN:MAX"),
+    (["--temperature", "0:2"], "MIN <= MAX"),
 ])
 def test_cli_bad_arguments(teacher_dir, distill_data_dir, tmp_path, args, message):
     result = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--out", tmp_path, *args)

@@ -24,13 +24,26 @@ def _int_list(value: str | None, option: str) -> tuple[int, ...] | None:
 
 
 def _epoch_range(value: str) -> tuple[int, int]:
-    lo, _, hi = value.partition("-")
+    lo, _, hi = value.replace(":", "-").partition("-")
     try:
         lo, hi = int(lo), int(hi or lo)
     except ValueError:
         raise click.BadParameter(f"give epochs as MIN-MAX or N, e.g. 3-8, got {value!r}", param_hint="--epochs") from None
     if not 1 <= lo <= hi:
         raise click.BadParameter(f"need 1 <= MIN <= MAX, got {value!r}", param_hint="--epochs")
+    return lo, hi
+
+
+def _float_range(value: str, option: str, lowest: float, highest: float | None = None) -> tuple[float, float]:
+    """'MIN:MAX' (or one number) -> (min, max) within [lowest, highest]."""
+    lo, _, hi = value.partition(":")
+    try:
+        lo, hi = float(lo), float(hi or lo)
+    except ValueError:
+        raise click.BadParameter(f"give a range as MIN:MAX, e.g. 0:0.5, got {value!r}", param_hint=option) from None
+    if not (lowest <= lo <= hi and (highest is None or hi <= highest)):
+        bounds = f"{lowest} <= MIN <= MAX" + (f" <= {highest}" if highest is not None else "")
+        raise click.BadParameter(f"need {bounds}, got {value!r}", param_hint=option)
     return lo, hi
 
 
@@ -86,6 +99,11 @@ def print_table(rows, teacher_accuracy: dict) -> None:
 @click.option("--trials", type=int, default=10, show_default=True,
               help="Trials the study should hold in all (over every worker); rerun to resume.")
 @click.option("--epochs", "epoch_range", default="3-8", show_default=True, help="Epochs range searched, MIN-MAX.")
+@click.option("--alpha", "alpha_range", default="0:1", show_default=True,
+              help="Range searched for alpha, the weight of CE on labels (1 - alpha: the teacher's), MIN:MAX.")
+@click.option("--temperature", "t_range", default="1:20", show_default=True, help="Temperature range, MIN:MAX.")
+@click.option("--lr", "lr_range", default="2e-5:3e-4", show_default=True,
+              help="Learning-rate range (sampled on a log scale), MIN:MAX.")
 @click.option("--storage", help="Optuna storage URL shared by workers, e.g. postgresql://user:pw@host/db "
                                 "(default: sqlite file in --out).")
 @click.option("--study", "study_name", default="distill", show_default=True, help="Study name in the storage.")
@@ -96,7 +114,7 @@ def print_table(rows, teacher_accuracy: dict) -> None:
 @click.option("--max-length", type=click.IntRange(min=8), default=64, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def distill(teacher, data, layers, depths, trials, epoch_range, storage, study_name, out_dir, params_file,
+def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_range, lr_range, storage, study_name, out_dir, params_file,
             max_length, batch_size, seed):
     """Distil a fine-tuned teacher into a smaller student, searching alpha, T, learning rate and epochs.
 
@@ -117,7 +135,9 @@ def distill(teacher, data, layers, depths, trials, epoch_range, storage, study_n
     if layers and depths:
         raise click.UsageError("give --layers (a fixed student) or --depths (search the depth), not both")
     layer_list, depth_list = _int_list(layers, "--layers"), _int_list(depths, "--depths")
-    lo_hi = _epoch_range(epoch_range)
+    space = dict(epochs=_epoch_range(epoch_range), alpha=_float_range(alpha_range, "--alpha", 0.0, 1.0),
+                 temperature=_float_range(t_range, "--temperature", 1e-3),
+                 learning_rate=_float_range(lr_range, "--lr", 1e-9, 1.0))
     params = _load_params(params_file) if params_file else None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and params is None:
         raise click.UsageError("under accelerate launch / torchrun give --params FILE to train one student; "
@@ -160,7 +180,7 @@ def distill(teacher, data, layers, depths, trials, epoch_range, storage, study_n
         click.echo(f"trial {t.number}: {t.state.name.lower()}{value} ({shown})")
 
     result = search(teacher, dataset, out_dir, trials=trials, base=base,
-                    space=SearchSpace(epochs=lo_hi, depths=depth_list), storage=storage,
+                    space=SearchSpace(**space, depths=depth_list), storage=storage,
                     study_name=study_name, on_trial=on_trial, progress=sys.stderr.isatty())
     print_table(result.rows, result.teacher_accuracy)
     p = result.best_params
