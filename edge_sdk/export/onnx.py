@@ -39,7 +39,7 @@ class Validation:
         return {"n": self.n, "max_abs_diff": self.max_abs_diff, "argmax_agreement": self.argmax_agreement}
 
 
-def _classifier_module(model):
+def classifier_module(model):
     import torch
 
     class Logits(torch.nn.Module):
@@ -59,7 +59,7 @@ def torch_logits(model, batches: list[dict[str, np.ndarray]]) -> np.ndarray:
     """Reference logits from PyTorch, one row per text, batches concatenated in order."""
     import torch
 
-    module = _classifier_module(model)
+    module = classifier_module(model)
     outs = []
     with torch.inference_mode():
         for feeds in batches:
@@ -76,7 +76,7 @@ def export_onnx(model, out_path: Path, *, opset: int = 17) -> Path:
     """
     import torch
 
-    module = _classifier_module(copy.deepcopy(model))
+    module = classifier_module(copy.deepcopy(model))
     example = torch.ones((2, 8), dtype=torch.long)
     dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
     dynamic[OUTPUT_NAME] = {0: "batch"}

@@ -37,11 +37,17 @@ def _qtype(name: str):
     return QuantType.QInt8 if name == "int8" else QuantType.QUInt8
 
 
+# Fused contrib ops (com.microsoft Attention, SkipLayerNormalization) defeat ONNX shape inference;
+# their outputs are float, which is what the quantizer needs to know.
+FLOAT_DEFAULT = {"DefaultTensorType": 1}  # onnx.TensorProto.FLOAT
+
+
 def _dynamic(src: Path, dst: Path, spec: Quantization) -> None:
     from onnxruntime.quantization import quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), weight_type=_qtype(spec.weight_type), per_channel=spec.per_channel,
-                     reduce_range=spec.reduce_range, op_types_to_quantize=list(spec.op_types) or None)
+                     reduce_range=spec.reduce_range, op_types_to_quantize=list(spec.op_types) or None,
+                     extra_options=FLOAT_DEFAULT)
 
 
 class _Batches:
@@ -68,7 +74,8 @@ def _static(src: Path, dst: Path, spec: Quantization, calibration: list[dict[str
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference + constant folding first, as onnxruntime's docs advise for static quantization.
-        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=False)
+        # (ONNX shape inference only: the symbolic pass gives up on the dynamic attention-mask arithmetic.)
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         names = [i.name for i in onnx.load(str(prepared), load_external_data=False).graph.input]
         quantize_static(
             str(prepared), str(dst), _Batches(calibration, names),
@@ -76,8 +83,8 @@ def _static(src: Path, dst: Path, spec: Quantization, calibration: list[dict[str
             activation_type=_qtype(spec.activation_type), weight_type=_qtype(spec.weight_type),
             per_channel=spec.per_channel, reduce_range=spec.reduce_range, calibrate_method=method,
             op_types_to_quantize=list(spec.op_types) or None,
-            extra_options={"ActivationSymmetric": spec.symmetric_activations, "WeightSymmetric": True,
-                           "CalibTensorRangeSymmetric": spec.symmetric_activations},
+            extra_options={**FLOAT_DEFAULT, "ActivationSymmetric": spec.symmetric_activations,
+                           "WeightSymmetric": True, "CalibTensorRangeSymmetric": spec.symmetric_activations},
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ class TeacherConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_length: int = 64  # training texts are truncated here; intent queries are short
+    min_steps: int = 0  # small datasets get more epochs, up to this many optimizer steps
     patience: int = 2  # early stopping: epochs without validation improvement
     seed: int = 0
 
@@ -75,10 +77,12 @@ def fine_tune(model_path: str | Path, data: LabelledData, out_dir: Path, config:
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     model = load_classifier(model_path, data.labels, attn="sdpa")  # sdpa trains faster; export uses eager
     work_dir = Path(work_dir or Path(out_dir).with_name(Path(out_dir).name + ".work"))
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     args = TrainingArguments(
         output_dir=str(work_dir),
         learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
+        num_train_epochs=epochs,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=128,
         weight_decay=config.weight_decay,

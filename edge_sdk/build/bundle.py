@@ -1,0 +1,132 @@
+"""Writing a bundle: files, parity fixtures, checksums, manifest; atomically.
+
+The bundle is assembled in a hidden temporary folder beside the output, verified by loading it
+through `edge_runtime` (the device code path), and only then renamed into place. A failure or
+Ctrl-C leaves the previous bundle (or nothing) at the output path, never half a bundle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tarfile
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from edge_runtime.backends import load_backend
+from edge_runtime.manifest import Manifest, ModelFile, sha256_file
+from edge_runtime.parity import replay
+from edge_runtime.pipeline import Pipeline
+from edge_runtime.tokenize import TextEncoder
+
+TOKENIZER_FILE = "tokenizer.json"
+HOST_PROVIDERS = ("CPUExecutionProvider",)  # build-time checks run here, whatever the target's providers
+FIXTURES_FILE = "fixtures.json"
+
+
+@contextmanager
+def atomic_dir(out_dir: Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder that replaces `out_dir` only if the block succeeds."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = None
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:  # also on KeyboardInterrupt
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_bundle(out_dir: Path, *, tokenizer_path: Path, models: list[tuple[ModelFile, Path]],
+                 fixture_texts: list[str], max_length: int, labels: list[str],
+                 measure: Callable[[Path], dict[str, dict]] | None = None, **manifest_fields) -> Manifest:
+    """Assemble, fingerprint, self-verify and atomically publish a bundle at `out_dir`.
+
+    models: (entry, source path) pairs; each source file is copied to `entry.file`.
+    measure: called with the assembled (still temporary) bundle folder; returns metrics per model
+    file, which go into the manifest. It may raise to stop the bundle from being published.
+    manifest_fields: the remaining Manifest fields (target, recipe, source, metrics, ...).
+    """
+    with atomic_dir(out_dir) as tmp:
+        shutil.copyfile(tokenizer_path, tmp / TOKENIZER_FILE)
+        for entry, source in models:
+            shutil.copyfile(source, tmp / entry.file)
+        fixtures = make_fixtures(tmp, [m for m, _ in models], fixture_texts, max_length)
+        (tmp / FIXTURES_FILE).write_text(json.dumps(fixtures), encoding="utf-8")
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+        manifest = Manifest(
+            labels=tuple(labels), models=tuple(m for m, _ in models), files=files, max_length=max_length,
+            tokenizer_file=TOKENIZER_FILE, fixtures_file=FIXTURES_FILE,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            sdk_version=_sdk_version(), **manifest_fields,
+        )
+        manifest.write(tmp)
+        self_check(tmp)
+        if measure is not None:
+            measured = measure(tmp)
+            models_with = tuple(with_metrics(m, **measured.get(m.file, {})) for m in manifest.models)
+            summary = {**manifest.metrics, **measured.get(models_with[0].file, {})}
+            manifest = dataclasses.replace(manifest, models=models_with, metrics=summary)
+            manifest.write(tmp)  # the manifest is not among the checksummed files
+    return manifest
+
+
+def make_fixtures(bundle_dir: Path, models: list[ModelFile], texts: list[str], max_length: int) -> dict:
+    """Token ids and each model's logits for `texts`, computed by the runtime's own code on this host."""
+    encoder = TextEncoder(bundle_dir / TOKENIZER_FILE, max_length)
+    ids = encoder.ids(texts)
+    logits = {}
+    for entry in models:
+        backend = load_backend(bundle_dir / entry.file, entry, threads=1, providers=None)
+        if backend.static_length:
+            ids_m = TextEncoder(bundle_dir / TOKENIZER_FILE, min(max_length, backend.static_length)).ids(texts)
+        else:
+            ids_m = ids
+        rows = [backend.run(encoder.feeds([row], backend.input_names))[0] for row in ids_m]
+        logits[entry.file] = np.asarray(rows, dtype=np.float32).tolist()
+    return {"texts": list(texts), "input_ids": ids, "logits": logits}
+
+
+def self_check(bundle_dir: Path) -> None:
+    """Load the bundle through edge_runtime and replay its fixtures; raise if anything is off."""
+    manifest = Manifest.read(bundle_dir)
+    for entry in manifest.models:
+        report = replay(Pipeline.load(bundle_dir, threads=1, model=entry.file, providers=HOST_PROVIDERS))
+        if not report.ok:
+            raise RuntimeError(f"bundle self-check failed: {report.line()}")
+
+
+def pack(bundle_dir: Path, archive: Path) -> Path:
+    """One-file bundle (.tar.gz) for copying to a device."""
+    with tarfile.open(archive, "w:gz") as tf:
+        for file in sorted(Path(bundle_dir).iterdir()):
+            tf.add(file, arcname=file.name)
+    return archive
+
+
+def with_metrics(entry: ModelFile, **metrics) -> ModelFile:
+    return dataclasses.replace(entry, metrics={**entry.metrics, **metrics})
+
+
+def _sdk_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edge-sdk")
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,99 @@
+"""Measurements a build records: accuracy of each shipped file through edge_runtime (the device
+code path), size, batch-1 latency; the PyTorch teacher reference; fused-vs-plain graph timing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.bench import batch1_latency
+from edge_runtime.pipeline import Pipeline
+
+from ..benchmark.accuracy import accuracy_report, predicted_ids
+from ..data import LabelledData
+from ..export.onnx import INPUT_NAMES
+from .bundle import HOST_PROVIDERS
+
+ACCURACY_BATCH = 64
+
+
+def measure_bundle(bundle_dir: Path, model_file: str, data: LabelledData, latency_queries: int) -> dict:
+    """Test-split accuracy (batch 64, all cores) and batch-1 latency (1 thread) of one model file."""
+    pipe = Pipeline.load(bundle_dir, model=model_file, providers=HOST_PROVIDERS)
+    predictions = pipe(list(data.test.texts), batch_size=ACCURACY_BATCH)
+    report = accuracy_report(predicted_ids(pipe.labels, predictions), np.asarray(data.test.labels), data.oos_id)
+    single = Pipeline.load(bundle_dir, model=model_file, threads=1, providers=HOST_PROVIDERS)
+    latency = batch1_latency(lambda batch: single(batch), list(data.test.texts[:latency_queries]))
+    return {**report, "size_mb": (Path(bundle_dir) / model_file).stat().st_size / 1e6, "latency": latency,
+            "latency_threads": 1, "accuracy_batch_size": ACCURACY_BATCH}
+
+
+def pytorch_reference(model_dir: Path, data: LabelledData, max_length: int, latency_queries: int) -> dict:
+    """The FP32 teacher in PyTorch: test accuracy, weights size, batch-1 latency at 1 thread."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from ..train.teacher import load_classifier
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = load_classifier(model_dir, attn="sdpa")
+    texts = list(data.test.texts)
+    predicted = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), ACCURACY_BATCH):
+            batch = tokenizer(texts[i:i + ACCURACY_BATCH], padding=True, truncation=True, max_length=max_length,
+                              return_tensors="pt")
+            predicted.append(model(**batch).logits.argmax(-1).numpy())
+        report = accuracy_report(np.concatenate(predicted), np.asarray(data.test.labels), data.oos_id)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            def predict(batch):
+                return model(**tokenizer(batch, truncation=True, max_length=max_length, return_tensors="pt"))
+
+            latency = batch1_latency(predict, texts[:latency_queries])
+        finally:
+            torch.set_num_threads(threads)
+    size = sum(p.stat().st_size for p in Path(model_dir).glob("*.safetensors"))
+    return {**report, "size_mb": size / 1e6, "latency": latency, "latency_threads": 1}
+
+
+def single_rows(batches: list[dict[str, np.ndarray]], n: int) -> list[dict[str, np.ndarray]]:
+    """Unpadded batch-1 feeds taken from padded batches."""
+    rows = []
+    for feeds in batches:
+        for i, length in enumerate(feeds["attention_mask"].sum(axis=1)):
+            rows.append({k: v[i:i + 1, :length] for k, v in feeds.items()})
+            if len(rows) == n:
+                return rows
+    return rows
+
+
+def fastest(candidates: dict[str, Path], batches: list[dict[str, np.ndarray]], queries: int = 64,
+            rounds: int = 3) -> dict[str, float]:
+    """Median batch-1 latency (ms, 1 thread) of each ONNX file, rounds interleaved against drift."""
+    from edge_runtime.backends.onnx import OnnxBackend
+
+    backends = {name: OnnxBackend(path, threads=1, providers=None, input_names=INPUT_NAMES)
+                for name, path in candidates.items()}
+    rows = single_rows(batches, queries)
+    samples: dict[str, list[float]] = {name: [] for name in backends}
+    for backend in backends.values():  # warm-up
+        for feeds in rows[:5]:
+            backend.run(feeds)
+    for _ in range(rounds):
+        for name, backend in backends.items():
+            for feeds in rows:
+                start = time.perf_counter()
+                backend.run(feeds)
+                samples[name].append(time.perf_counter() - start)
+    return {name: float(np.median(s) * 1000) for name, s in samples.items()}
+
+
+def tflite_logits(path: Path, batches: list[dict[str, np.ndarray]], sequence_length: int) -> np.ndarray:
+    from edge_runtime.backends.tflite import TFLiteBackend
+
+    backend = TFLiteBackend(str(path), threads=None, input_names=INPUT_NAMES, sequence_length=sequence_length)
+    return np.concatenate([backend.run({k: v[:, :sequence_length] for k, v in feeds.items()}) for feeds in batches])
