@@ -92,8 +92,21 @@ def fastest(candidates: dict[str, Path], batches: list[dict[str, np.ndarray]], q
     return {name: float(np.median(s) * 1000) for name, s in samples.items()}
 
 
-def tflite_logits(path: Path, batches: list[dict[str, np.ndarray]], sequence_length: int) -> np.ndarray:
+def tflite_logits(path: Path, batches: list[dict[str, np.ndarray]], sequence_length: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of the rows no longer than the model's static length, and a mask of those rows.
+
+    Longer rows are left out rather than cut: cutting drops [SEP], so they would not be the input
+    the reference logits were computed on. (The runtime's tokenizer truncates at that length.)
+    """
     from edge_runtime.backends.tflite import TFLiteBackend
 
     backend = TFLiteBackend(str(path), threads=None, input_names=INPUT_NAMES, sequence_length=sequence_length)
-    return np.concatenate([backend.run({k: v[:, :sequence_length] for k, v in feeds.items()}) for feeds in batches])
+    logits, fits = [], []
+    for feeds in batches:
+        keep = np.asarray(feeds["attention_mask"]).sum(axis=1) <= sequence_length
+        fits.append(keep)
+        if keep.any():
+            logits.append(backend.run({k: np.asarray(v)[keep, :sequence_length] for k, v in feeds.items()}))
+    fits = np.concatenate(fits) if fits else np.zeros(0, bool)
+    return (np.concatenate(logits) if logits else np.zeros((0, backend.output_width), np.float32)), fits

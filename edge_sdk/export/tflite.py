@@ -1,4 +1,9 @@
-"""PyTorch -> TFLite (LiteRT) export at a static [1, sequence_length] shape, with LiteRT quantization.
+"""PyTorch -> TFLite (LiteRT) export at static [1, L] shapes, with LiteRT quantization.
+
+A TFLite model has static shapes, and a [1, 64] graph does the work of 64 tokens for an 11-token
+query. So the file holds one signature per length bucket ("seq_16", "seq_32", ... up to the
+profile's sequence length), all sharing one copy of the weights; the runtime pads each row to the
+smallest bucket that holds it (edge_runtime.backends.tflite).
 
 Path: litert-torch converts the float model (torch.export -> StableHLO -> .tflite); ai-edge-quantizer
 then rewrites that float .tflite for every precision other than fp32. Measured on all-MiniLM-L6-v2
@@ -23,45 +28,73 @@ another ~10 s) on 2 shared cores; latencies above were taken on a quiet machine.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import EdgeSdkError
 from .onnx import INPUT_NAMES, classifier_module
 
 PRECISIONS = ("fp32", "fp16", "dynamic-int8", "int8")
-SIGNATURE = "serving_default"  # litert-torch's default signature key; the runtime feeds inputs by name
+SIGNATURE_PREFIX = "seq_"  # signature of bucket L is "seq_L"; the runtime reads L from the input shapes
+MIN_BUCKET = 16  # below this a bucket saves little: [CLS] + [SEP] + a few words
 
 _FULLY_CONNECTED = 9  # tflite schema BuiltinOperator.FULLY_CONNECTED
-_INSTALL = "pip install litert-torch ai-edge-quantizer ai-edge-litert"
+INSTALL = "pip install 'edge-sdk[tflite]'"
+
+
+class TFLiteUnavailableError(EdgeSdkError):
+    """The TFLite converter packages (the `tflite` extra) are not installed."""
 
 
 def _require():
     try:
         import litert_torch  # noqa: F401
-        from ai_edge_quantizer import quantizer  # noqa: F401
         from ai_edge_litert import interpreter  # noqa: F401
+        from ai_edge_quantizer import quantizer  # noqa: F401
     except ImportError as exc:
-        raise RuntimeError(f"TFLite export needs litert-torch, ai-edge-quantizer and ai-edge-litert "
-                           f"({exc}); {_INSTALL}") from None
+        raise TFLiteUnavailableError(f"TFLite export needs litert-torch, ai-edge-quantizer and ai-edge-litert "
+                                     f"({exc}): {INSTALL}") from None
 
 
-def _convert_fp32(model, sequence_length: int) -> bytes:
+def length_buckets(sequence_length: int) -> tuple[int, ...]:
+    """Static lengths to compile: powers of two from MIN_BUCKET below sequence_length, then it."""
+    buckets, length = [], MIN_BUCKET
+    while length < sequence_length:
+        buckets.append(length)
+        length *= 2
+    return (*buckets, sequence_length)
+
+
+def signature_name(length: int) -> str:
+    return f"{SIGNATURE_PREFIX}{length}"
+
+
+def _sample(length: int):
+    import torch
+
+    # Real padding, so no "mask is all ones" shortcut of transformers is traced into the graph: the
+    # shape is static but the mask must stay an input that matters.
+    mask = torch.zeros((1, length), dtype=torch.long)
+    mask[0, : max(1, length // 2)] = 1
+    return {"input_ids": torch.ones((1, length), dtype=torch.long) * mask, "attention_mask": mask,
+            "token_type_ids": torch.zeros((1, length), dtype=torch.long)}
+
+
+def _convert_fp32(model, buckets: tuple[int, ...]) -> bytes:
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its per-pass progress lines drown the build's
     import litert_torch
     import torch
 
     # A deep copy: exporting has been seen to change the in-memory model afterwards (see onnx.py).
     module = classifier_module(copy.deepcopy(model).float().eval())
-    # Sample with real padding, so no "mask is all ones" shortcut of transformers is traced into
-    # the graph: the shape is static but the mask must stay an input that matters.
-    mask = torch.zeros((1, sequence_length), dtype=torch.long)
-    mask[0, : max(1, sequence_length // 2)] = 1
-    sample = {"input_ids": torch.ones((1, sequence_length), dtype=torch.long) * mask,
-              "attention_mask": mask,
-              "token_type_ids": torch.zeros((1, sequence_length), dtype=torch.long)}
+    converter = litert_torch.Converter()
+    for length in buckets:  # one signature per bucket; the converter shares the weight buffers
+        converter = converter.signature(signature_name(length), module, sample_kwargs=_sample(length))
     with torch.inference_mode():
-        edge = litert_torch.convert(module, sample_kwargs=sample)
+        edge = converter.convert()
     # enable_x64=False (default) makes the inputs int32; the runtime casts int64 feeds.
     return bytes(edge.model_content())
 
@@ -73,53 +106,59 @@ def _fc_split(float_model: bytes) -> tuple[list[str], list[str]]:
     (its input is the wide GELU output with outliers) and at the head (pooler + classifier, whose
     int8 logits alone gave 4.2 max abs error). Those are found by shape, not by name, so the rule
     holds for any BERT-like graph: the down-projection is the FC with the widest input, the head is
-    every FC after the last down-projection.
+    every FC after the last down-projection. Done per signature (subgraph); a scope that would be
+    static in one and dynamic in another stays dynamic.
     """
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fb
 
     flat = fb.read_model(bytearray(float_model))
-    graph = flat.subgraphs[0]
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in flat.operatorCodes]
-    fcs = []  # (scope, input width) in execution order
-    for op in graph.operators:
-        if codes[op.opcodeIndex] != _FULLY_CONNECTED:  # by code: the name table lacks ops like CAST
+    static, dynamic = set(), set()
+    for graph in flat.subgraphs:
+        fcs = []  # (scope, input width) in execution order
+        for op in graph.operators:
+            if codes[op.opcodeIndex] != _FULLY_CONNECTED:  # by code: the name table lacks ops like CAST
+                continue
+            weight_shape = list(graph.tensors[op.inputs[1]].shape)  # [out, in]
+            fcs.append((fb.get_op_scope(op, graph.tensors), int(weight_shape[-1])))
+        if not fcs:
             continue
-        weight_shape = list(graph.tensors[op.inputs[1]].shape)  # [out, in]
-        fcs.append((fb.get_op_scope(op, graph.tensors), int(weight_shape[-1])))
-    if not fcs:
-        return [], []
-    widest = max(width for _, width in fcs)
-    last_down = max((i for i, (_, width) in enumerate(fcs) if width == widest), default=-1)
-    static, dynamic = [], []
-    for i, (scope, width) in enumerate(fcs):
-        # Only the FFN down-projection(s) when the FFN is wider than the rest; a toy model whose FCs
-        # all share one width keeps only its head dynamic.
-        is_down = width == widest and widest > min(w for _, w in fcs)
-        (dynamic if is_down or i > last_down else static).append(scope)
-    return static, dynamic
+        widest = max(width for _, width in fcs)
+        last_down = max(i for i, (_, width) in enumerate(fcs) if width == widest)
+        for i, (scope, width) in enumerate(fcs):
+            # Only the FFN down-projection(s) when the FFN is wider than the rest; a toy model whose
+            # FCs all share one width keeps only its head dynamic.
+            is_down = width == widest and widest > min(w for _, w in fcs)
+            (dynamic if is_down or i > last_down else static).add(scope)
+    return sorted(static - dynamic), sorted(dynamic)
 
 
 def _calibration_samples(batches, sequence_length: int, dtypes: dict) -> list[dict[str, np.ndarray]]:
-    """Split batches into batch-1 rows padded with 0 to the static length, in the model's dtypes."""
+    """Split batches into batch-1 rows padded with 0 to the static length, in the model's dtypes.
+
+    Rows longer than sequence_length are left out (they never reach this bucket at run time).
+    """
     samples = []
     for batch in batches:
         missing = [n for n in dtypes if n not in batch]
         if missing:
             raise ValueError(f"calibration batch lacks input(s) {missing}")
-        rows, length = np.asarray(batch["input_ids"]).shape
-        if length > sequence_length:
-            raise ValueError(f"calibration batch has sequence length {length} > {sequence_length}")
+        mask = np.asarray(batch["attention_mask"]) if "attention_mask" in batch else None
+        rows, width = np.asarray(batch["input_ids"]).shape
         for r in range(rows):
+            length = int(mask[r].sum()) if mask is not None else width
+            if length > sequence_length:
+                continue
             sample = {}
             for name, dtype in dtypes.items():
                 row = np.zeros((1, sequence_length), dtype=dtype)
-                row[0, :length] = np.asarray(batch[name])[r]
+                row[0, :length] = np.asarray(batch[name])[r, :length]
                 sample[name] = row
             samples.append(sample)
     return samples
 
 
-def _quantize(float_model: bytes, precision: str, sequence_length: int, calibration_batches) -> bytes:
+def _quantize(float_model: bytes, precision: str, calibration_batches) -> bytes:
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import qtyping, quantizer, recipe
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
@@ -140,37 +179,53 @@ def _quantize(float_model: bytes, precision: str, sequence_length: int, calibrat
             q.add_static_config("^" + re.escape(scope) + "$", ops.FULLY_CONNECTED, 8, 8)
     calibration = None
     if q.need_calibration:
-        runner = Interpreter(model_content=float_model).get_signature_runner(SIGNATURE)
-        dtypes = {name: d["dtype"] for name, d in runner.get_input_details().items()}
-        samples = _calibration_samples(calibration_batches, sequence_length, dtypes)
-        calibration = q.calibrate({SIGNATURE: samples}, num_threads=1)
+        interpreter = Interpreter(model_content=float_model)
+        data = {}
+        for name in interpreter.get_signature_list():
+            runner = interpreter.get_signature_runner(name)
+            details = runner.get_input_details()
+            dtypes = {n: d["dtype"] for n, d in details.items()}
+            length = int(next(iter(details.values()))["shape"][1])
+            data[name] = _calibration_samples(calibration_batches, length, dtypes)
+            if not data[name]:
+                raise ValueError(f"no calibration sentence fits bucket {name}")
+        calibration = q.calibrate(data, num_threads=1)
     return bytes(q.quantize(calibration, enable_progress_report=False).quantized_model)
 
 
-def _check_signature(content: bytes, sequence_length: int, num_labels: int | None) -> None:
+def _check_signatures(content: bytes, buckets: tuple[int, ...], num_labels: int | None) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=content).get_signature_runner(SIGNATURE)
-    inputs = runner.get_input_details()
-    outputs = list(runner.get_output_details().values())
-    bad = [n for n in INPUT_NAMES if n not in inputs or list(inputs[n]["shape"]) != [1, sequence_length]]
-    width = int(outputs[0]["shape"][-1]) if len(outputs) == 1 else None
-    if bad or width is None or (num_labels is not None and width != num_labels):
-        raise RuntimeError(f"converted TFLite model has inputs {sorted(inputs)} and {len(outputs)} output(s) of "
-                           f"width {width}; expected {list(INPUT_NAMES)} of shape [1, {sequence_length}] and logits "
-                           f"[1, {num_labels}] (problem in {', '.join(bad) or 'the output'})")
+    interpreter = Interpreter(model_content=content)
+    names = sorted(interpreter.get_signature_list())
+    if names != sorted(signature_name(b) for b in buckets):
+        raise RuntimeError(f"converted TFLite model has signatures {names}; expected one per bucket {list(buckets)}")
+    for length in buckets:
+        runner = interpreter.get_signature_runner(signature_name(length))
+        inputs = runner.get_input_details()
+        outputs = list(runner.get_output_details().values())
+        bad = [n for n in INPUT_NAMES if n not in inputs or list(inputs[n]["shape"]) != [1, length]]
+        width = int(outputs[0]["shape"][-1]) if len(outputs) == 1 else None
+        if bad or width is None or (num_labels is not None and width != num_labels):
+            raise RuntimeError(
+                f"signature {signature_name(length)} of the converted TFLite model has inputs {sorted(inputs)} and "
+                f"{len(outputs)} output(s) of width {width}; expected {list(INPUT_NAMES)} of shape [1, {length}] "
+                f"and logits [1, {num_labels}] (problem in {', '.join(bad) or 'the output'})")
 
 
 def export_tflite(model, out_path: Path, *, sequence_length: int, precision: str,
-                  calibration_batches: list[dict[str, np.ndarray]] | None = None) -> Path:
-    """Export a sequence classifier to a .tflite file with inputs INPUT_NAMES ([1, sequence_length],
-    int32) and one float32 output, the logits [1, num_labels].
+                  calibration_batches: list[dict[str, np.ndarray]] | None = None,
+                  buckets: tuple[int, ...] | None = None) -> Path:
+    """Export a sequence classifier to a .tflite file with one signature per length bucket: signature
+    "seq_L" takes INPUT_NAMES ([1, L], int32) and gives one float32 output, the logits [1, num_labels].
 
-    precision: "fp32", "fp16" (fp16 weights), "dynamic-int8" (int8 weights, activations quantized at
-    run time) or "int8" (calibrated static int8 activations where they keep accuracy; needs
-    `calibration_batches`: dicts of int arrays [batch, seq <= sequence_length], e.g. ~100 training
-    sentences). See the module docstring for what each measured on MiniLM. The caller validates
-    the file against PyTorch; this function only checks the signature.
+    sequence_length: the longest bucket (the model takes no longer input). buckets: the static
+    lengths (default: length_buckets(sequence_length)); the weights are stored once whatever their
+    number. precision: "fp32", "fp16" (fp16 weights), "dynamic-int8" (int8 weights, activations
+    quantized at run time) or "int8" (calibrated static int8 activations where they keep accuracy;
+    needs `calibration_batches`: dicts of int arrays [batch, seq] with an attention_mask, e.g. ~100
+    training sentences). See the module docstring for what each measured on MiniLM. The caller
+    validates the file against PyTorch; this function only checks the signatures.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
@@ -178,11 +233,14 @@ def export_tflite(model, out_path: Path, *, sequence_length: int, precision: str
         raise ValueError("precision 'int8' needs calibration_batches (tokenized sentences for activation ranges)")
     if sequence_length < 1:
         raise ValueError(f"sequence_length must be positive, not {sequence_length}")
+    buckets = tuple(sorted(set(buckets))) if buckets else length_buckets(sequence_length)
+    if buckets[0] < 1 or buckets[-1] != sequence_length:
+        raise ValueError(f"buckets {list(buckets)} must be positive and end at sequence_length {sequence_length}")
     _require()
-    content = _convert_fp32(model, sequence_length)
+    content = _convert_fp32(model, buckets)
     if precision != "fp32":
-        content = _quantize(content, precision, sequence_length, calibration_batches)
-    _check_signature(content, sequence_length, getattr(getattr(model, "config", None), "num_labels", None))
+        content = _quantize(content, precision, calibration_batches)
+    _check_signatures(content, buckets, getattr(getattr(model, "config", None), "num_labels", None))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(content)

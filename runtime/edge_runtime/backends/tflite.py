@@ -1,9 +1,11 @@
 """LiteRT (TFLite) backend: numpy + ai-edge-litert only, no torch, no tensorflow.
 
-Models from edge_sdk.export.tflite have one signature ("serving_default") whose inputs are named
-input_ids / attention_mask / token_type_ids, int32, static shape [1, L], and one float32 output
-[1, num_labels]. A LiteRT interpreter is not thread-safe and a static model cannot be resized,
-so this backend pads each row to L and runs rows one by one on an interpreter borrowed from a pool.
+Models from edge_sdk.export.tflite have one signature per length bucket ("seq_16", "seq_32", ...)
+whose inputs are named input_ids / attention_mask / token_type_ids, int32, static shape [1, L], and
+one float32 output [1, num_labels]; the weights are shared by all of them. Each row of a batch is
+cut to its real length (from the attention mask), padded with 0 to the smallest bucket that holds
+it and run alone, so a text gets the same logits whatever batch it is in. A LiteRT interpreter is
+not thread-safe, so concurrent callers each borrow one from a pool.
 """
 
 from __future__ import annotations
@@ -18,81 +20,114 @@ from ..errors import BackendUnavailableError, BundleError
 INSTALL = "pip install 'edge-sdk-runtime[tflite]'"
 
 
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise BackendUnavailableError(f"this bundle's model is TFLite and ai-edge-litert is not installed "
+                                      f"({exc}): {INSTALL}") from None
+    return Interpreter
+
+
 class TFLiteBackend:
     def __init__(self, model_path: str, *, threads: int | None, input_names: tuple[str, ...],
-                 sequence_length: int):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise BackendUnavailableError(f"this bundle has a TFLite model and ai-edge-litert is not installed "
-                                          f"({exc}); {INSTALL}") from None
-        self._Interpreter = Interpreter
+                 sequence_length: int | None):
+        self._Interpreter = _interpreter_class()
         self._path = str(model_path)
-        # LiteRT's own default is 1 thread; None means "let the runtime choose" as with onnxruntime.
-        self._threads = int(threads) if threads else (os.cpu_count() or 1)
+        self._name = os.path.basename(self._path)
+        # LiteRT's own default is 1 thread; None means "let the runtime choose", as with onnxruntime.
+        self.threads = int(threads) if threads else (os.cpu_count() or 1)
         self._lock = threading.Lock()
-        self._idle: list = []  # (interpreter, signature runner) pairs not in use
+        self._idle: list = []  # interpreters not in use, each as {signature: runner}
         first = self._new()
-        details = first[1].get_input_details()
-        missing = [n for n in details if n not in input_names]
-        if missing:
-            raise BundleError(f"{os.path.basename(self._path)} takes input(s) {missing} that the manifest does not name")
-        # Order as the manifest lists them (the signature itself is keyed by name, order-free).
-        self.input_names = tuple(n for n in input_names if n in details)
+        self._buckets: dict[int, str] = {}  # static length -> signature; -1: a dynamic-length signature
+        names = None
+        for key, runner in first.items():
+            details = runner.get_input_details()
+            missing = [n for n in details if n not in input_names]
+            if missing:
+                raise BundleError(f"{self._name} takes input(s) {missing} that the manifest does not name")
+            shapes = {n: [int(x) for x in d["shape_signature"]] for n, d in details.items()}
+            if any(len(s) != 2 or s[0] != 1 for s in shapes.values()):
+                raise BundleError(f"{self._name} signature {key!r} has input shapes {shapes}; expected [1, length]")
+            lengths = {s[1] for s in shapes.values()}
+            if len(lengths) != 1:
+                raise BundleError(f"{self._name} signature {key!r} inputs disagree on sequence length: {shapes}")
+            length = lengths.pop()
+            if length in self._buckets:
+                raise BundleError(f"{self._name} has two signatures of length {length}")
+            self._buckets[length] = key
+            if names is not None and set(details) != names:
+                raise BundleError(f"{self._name} signatures take different inputs")
+            names = set(details)
+            outputs = list(runner.get_output_details().values())
+            if len(outputs) != 1:
+                raise BundleError(f"{self._name} signature {key!r} has {len(outputs)} outputs; expected logits only")
+            self.output_width = int(outputs[0]["shape"][-1])
+        # Order as the manifest lists them (a signature is keyed by name, order-free).
+        self.input_names = tuple(n for n in input_names if n in names)
+        details = first[self._buckets[max(self._buckets)]].get_input_details()
         self._dtypes = {n: details[n]["dtype"] for n in self.input_names}
-        shapes = {n: [int(x) for x in details[n]["shape_signature"]] for n in self.input_names}
-        self._batch1 = all(s[0] == 1 for s in shapes.values())
-        lengths = {s[1] for s in shapes.values()}
-        if len(lengths) != 1:
-            raise BundleError(f"{os.path.basename(self._path)} inputs disagree on sequence length: {shapes}")
-        length = lengths.pop()
-        self.static_length = None if length < 0 else length
+        self._lengths = sorted(b for b in self._buckets if b > 0)
+        dynamic = -1 in self._buckets
+        self.static_length = None if dynamic or not self._lengths else self._lengths[-1]
         if self.static_length is not None and sequence_length and sequence_length > self.static_length:
-            # The tokenizer would produce rows the static graph cannot take.
-            raise BundleError(f"manifest says sequence length {sequence_length} but {os.path.basename(self._path)} "
-                              f"is built for {self.static_length}")
-        outputs = list(first[1].get_output_details().values())
-        if len(outputs) != 1:
-            raise BundleError(f"{os.path.basename(self._path)} has {len(outputs)} outputs; expected logits only")
-        self.output_width = int(outputs[0]["shape"][-1])
+            # The tokenizer would produce rows the static graph cannot take, or the manifest is stale.
+            raise BundleError(f"manifest says sequence length {sequence_length} but {self._name} "
+                              f"is built for at most {self.static_length}")
         self._idle.append(first)
 
-    def _new(self):
-        try:
-            interpreter = self._Interpreter(model_path=self._path, num_threads=self._threads)
-            signatures = interpreter.get_signature_list()
-            if len(signatures) != 1:
-                raise ValueError(f"expected one signature, found {sorted(signatures)}")
-            return interpreter, interpreter.get_signature_runner(next(iter(signatures)))
-        except (ValueError, RuntimeError) as exc:
-            raise BundleError(f"LiteRT cannot load {os.path.basename(self._path)}: {str(exc).splitlines()[0]}") from None
+    @property
+    def buckets(self) -> tuple[int, ...]:
+        """The static lengths this model was compiled for, shortest first."""
+        return tuple(self._lengths)
 
-    def _borrow(self):
+    def _new(self) -> dict:
+        try:
+            interpreter = self._Interpreter(model_path=self._path, num_threads=self.threads)
+            signatures = sorted(interpreter.get_signature_list())
+            if not signatures:
+                raise ValueError("it has no signature")
+            return {key: interpreter.get_signature_runner(key) for key in signatures}
+        except (ValueError, RuntimeError) as exc:
+            raise BundleError(f"LiteRT cannot load {self._name}: {str(exc).splitlines()[0]}") from None
+
+    def _borrow(self) -> dict:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         return self._new()  # one more interpreter only when every existing one is busy
 
+    def _signature_for(self, length: int) -> tuple[str, int]:
+        for bucket in self._lengths:
+            if bucket >= length:
+                return self._buckets[bucket], bucket
+        if -1 in self._buckets:
+            return self._buckets[-1], length
+        raise ValueError(f"sequence length {length} exceeds the model's static length {self.static_length}")
+
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        batch, length = np.asarray(feeds[self.input_names[0]]).shape
-        target = self.static_length or length
-        if length > target:
-            raise ValueError(f"sequence length {length} exceeds the model's static length {target}")
-        padded = {}
-        for name in self.input_names:
-            array = np.zeros((batch, target), dtype=self._dtypes[name])  # pad id, mask and type are all 0
-            array[:, :length] = feeds[name]
-            padded[name] = array
-        pair = self._borrow()
+        arrays = {name: np.asarray(feeds[name]) for name in self.input_names}
+        batch, width = arrays[self.input_names[0]].shape
+        mask = arrays.get("attention_mask")
+        if mask is not None:  # real length: up to the last unmasked token (padding is on the right)
+            lengths = [int(np.flatnonzero(row)[-1]) + 1 if row.any() else 1 for row in mask]
+        else:
+            lengths = [width] * batch
+        rows = []
+        runners = self._borrow()
         try:
-            runner = pair[1]
-            if self._batch1:
-                rows = [next(iter(runner(**{n: a[i:i + 1] for n, a in padded.items()}).values()))
-                        for i in range(batch)]
-                logits = np.concatenate(rows) if rows else np.zeros((0, self.output_width), np.float32)
-            else:  # a dynamic-batch model: the runner resizes its inputs to the feed
-                logits = next(iter(runner(**padded).values()))
+            for i, length in enumerate(lengths):
+                key, bucket = self._signature_for(length)
+                row = {}
+                for name, array in arrays.items():
+                    padded = np.zeros((1, bucket), dtype=self._dtypes[name])  # pad id, mask and type are all 0
+                    padded[0, :length] = array[i, :length]
+                    row[name] = padded
+                rows.append(np.asarray(next(iter(runners[key](**row).values())), dtype=np.float32).reshape(-1))
         finally:
             with self._lock:
-                self._idle.append(pair)
-        return np.asarray(logits, dtype=np.float32).reshape(batch, self.output_width)
+                self._idle.append(runners)
+        if not rows:
+            return np.zeros((0, self.output_width), np.float32)
+        return np.stack(rows)
