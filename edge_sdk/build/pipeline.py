@@ -141,7 +141,10 @@ class Build:
     def student(self, teacher_dir: Path, data: LabelledData, recipe: Recipe) -> Path:
         from ..distill import DistillConfig, distill
 
-        config = DistillConfig(seed=self.options.seed, **recipe.distill)
+        settings = dict(recipe.distill)
+        if "layers" in settings:
+            settings["layers"] = tuple(settings["layers"])
+        config = DistillConfig(seed=self.options.seed, **settings)
         inputs = {"teacher": teacher_dir.name, "data": data.fingerprint, "config": dataclasses.asdict(config)}
         work = self.cache.work_dir("student", inputs)
         with self.step("student: distil from the teacher"):
