@@ -79,7 +79,7 @@ mobile-test: setup $(CHROMIUM) $(MOBILE)/www/vendor/onnxruntime-web/ort.wasm.min
 # Run it on a quiet machine: latency is only as honest as the load average it was taken under.
 CLINC          ?= ../shared/data/clinc150
 BENCH_OUT      ?= build/clinc
-BENCH_TARGETS  ?= x86-avx512-vnni x86-avx2 arm64
+BENCH_TARGETS  ?= x86-avx512-vnni x86-avx2 gpu-tensorrt web-wasm
 BENCH_THREADS  ?= 1
 BENCH_QUERIES  ?= 500
 BENCH_TEACHER  ?=
