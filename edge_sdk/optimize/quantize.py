@@ -3,8 +3,10 @@ int8 with calibration (MinMax, Entropy, Percentile), and fp16."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,23 @@ def quantize(src: Path, dst: Path, spec: Quantization,
              calibration: list[dict[str, np.ndarray]] | None = None) -> Path:
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet_root_logger():  # onnxruntime's quantizer logs generic advice on the root logger
+        _quantize(src, dst, spec, calibration)
+    return dst
+
+
+@contextmanager
+def _quiet_root_logger():
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _quantize(src: Path, dst: Path, spec: Quantization, calibration) -> None:
     if spec.method == "none":
         shutil.copyfile(src, dst)
     elif spec.method == "dynamic":
@@ -28,7 +47,6 @@ def quantize(src: Path, dst: Path, spec: Quantization,
         _fp16(src, dst, spec)
     else:  # Quantization validates its method; this is a programming error
         raise ValueError(f"unknown quantization method {spec.method!r}")
-    return dst
 
 
 def _qtype(name: str):
