@@ -33,6 +33,7 @@ class Quantization:
     calibration: str = "minmax"  # static only: minmax | entropy | percentile
     calibration_samples: int = 256
     op_types: tuple[str, ...] = ()  # empty: the quantizer's default set
+    exclude_nodes: tuple[str, ...] = ()  # regexes on node names kept in float (sensitive layers)
     keep_io_types: bool = True  # fp16: keep float32 inputs/outputs
 
     def __post_init__(self):
@@ -121,8 +122,9 @@ def parse_profile(data: dict[str, Any]) -> TargetProfile:
     for entry in data.pop("models"):
         entry = dict(entry)
         quant = dict(entry.pop("quantization", {}))
-        if "op_types" in quant:
-            quant["op_types"] = tuple(quant["op_types"])
+        for key in ("op_types", "exclude_nodes"):
+            if key in quant:
+                quant[key] = tuple(quant[key])
         models.append(ModelSpec(quantization=Quantization(**quant), **entry))
     return TargetProfile(
         models=tuple(models),

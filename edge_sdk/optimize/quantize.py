@@ -4,6 +4,7 @@ int8 with calibration (MinMax, Entropy, Percentile), and fp16."""
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -60,12 +61,22 @@ def _qtype(name: str):
 FLOAT_DEFAULT = {"DefaultTensorType": 1}  # onnx.TensorProto.FLOAT
 
 
+def excluded_nodes(path: Path, patterns: tuple[str, ...]) -> list[str]:
+    """Names of the graph's nodes matching any of `patterns` (regexes), to keep in float."""
+    if not patterns:
+        return []
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if any(re.search(p, n.name) for p in patterns)]
+
+
 def _dynamic(src: Path, dst: Path, spec: Quantization) -> None:
     from onnxruntime.quantization import quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), weight_type=_qtype(spec.weight_type), per_channel=spec.per_channel,
                      reduce_range=spec.reduce_range, op_types_to_quantize=list(spec.op_types) or None,
-                     extra_options=FLOAT_DEFAULT)
+                     nodes_to_exclude=excluded_nodes(src, spec.exclude_nodes), extra_options=FLOAT_DEFAULT)
 
 
 class _Batches:
@@ -96,14 +107,21 @@ def _static(src: Path, dst: Path, spec: Quantization, calibration: list[dict[str
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         names = [i.name for i in onnx.load(str(prepared), load_external_data=False).graph.input]
         quantize_static(
-            str(prepared), str(dst), _Batches(calibration, names),
+            str(prepared), str(dst), _Batches(_same_width(calibration), names),
             quant_format=QuantFormat.QDQ,  # explicit Q/DQ pairs: what TensorRT and other EPs consume
             activation_type=_qtype(spec.activation_type), weight_type=_qtype(spec.weight_type),
             per_channel=spec.per_channel, reduce_range=spec.reduce_range, calibrate_method=method,
             op_types_to_quantize=list(spec.op_types) or None,
+            nodes_to_exclude=excluded_nodes(prepared, spec.exclude_nodes),
             extra_options={**FLOAT_DEFAULT, "ActivationSymmetric": spec.symmetric_activations,
                            "WeightSymmetric": True, "CalibTensorRangeSymmetric": spec.symmetric_activations},
         )
+
+
+def _same_width(batches: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """Pad every calibration batch to one width: the histogram calibrators stack activations."""
+    width = max(b["input_ids"].shape[1] for b in batches)
+    return [{k: np.pad(v, ((0, 0), (0, width - v.shape[1]))) for k, v in b.items()} for b in batches]
 
 
 def _fp16(src: Path, dst: Path, spec: Quantization) -> None:
