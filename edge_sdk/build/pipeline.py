@@ -104,14 +104,14 @@ class Build:
         val_batches = _batches(encoder, val_texts, 32)
         with self.step(f"PyTorch logits on {len(val_texts)} validation texts"):
             reference_logits = torch_logits(model, val_batches)  # before any export touches the model
-        calibration = _batches(encoder, _calibration_texts(data, 256, opts.seed), 8)
+        self.calibration_source = (data, encoder)
 
         results = []
         for profile in profiles:
             profile = profile.with_quantization(**recipe.quantization) if recipe.quantization else profile
             try:
                 results.append(self.target(profile, recipe, data, model, source_dir, model_ref, teacher_ref,
-                                           val_batches, reference_logits, calibration))
+                                           val_batches, reference_logits))
             except (AccuracyBudgetError, ExportValidationError) as exc:
                 self.console.print(f"[red]✗ {profile.name}: {exc}[/red]")
                 results.append(TargetResult(profile.name, error=str(exc)))
@@ -178,36 +178,47 @@ class Build:
                 hidden_size=config.hidden_size))))
         return entry / "model.onnx", json.loads((entry / "fusion.json").read_text())
 
-    def quantized(self, graph: Path, spec: ModelSpec, calibration) -> Path:
+    def calibration(self, n: int) -> tuple[list[dict[str, np.ndarray]], str]:
+        """Batches of `n` seeded training texts for static quantization, and their fingerprint."""
+        data, encoder = self.calibration_source
+        texts = _calibration_texts(data, n, self.options.seed)
+        return _batches(encoder, texts, 8), f"{data.fingerprint}:{self.options.seed}:{n}"
+
+    def quantized(self, graph: Path, spec: ModelSpec) -> Path:
         from ..optimize.quantize import quantize
 
-        inputs = {"graph": graph.parent.name, "quantization": dataclasses.asdict(spec.quantization)}
+        calibration, calibration_key = (self.calibration(spec.quantization.calibration_samples)
+                                        if spec.quantization.method == "static" else (None, None))
+        inputs = {"graph": graph.parent.name, "quantization": dataclasses.asdict(spec.quantization),
+                  "calibration": calibration_key}
         return self.cache.get_or_make(
             "quantized", inputs, lambda out: quantize(graph, out / "model.onnx", spec.quantization, calibration)
         ) / "model.onnx"
 
-    def tflite(self, source_dir: Path, model, spec: ModelSpec, profile: TargetProfile, calibration) -> Path:
+    def tflite(self, source_dir: Path, model, spec: ModelSpec, profile: TargetProfile) -> Path:
         from ..export.tflite import export_tflite, length_buckets
 
         length = spec.sequence_length or profile.max_length
         precision = {"dynamic": "dynamic-int8", "static": "int8"}.get(spec.quantization.method, spec.precision)
+        calibration, calibration_key = (self.calibration(spec.quantization.calibration_samples)
+                                        if precision == "int8" else (None, None))
         inputs = {"model": source_dir.name, "length": length, "buckets": list(length_buckets(length)),
-                  "precision": precision, "quantization": dataclasses.asdict(spec.quantization)}
+                  "precision": precision, "quantization": dataclasses.asdict(spec.quantization),
+                  "calibration": calibration_key}
         return self.cache.get_or_make(
             "tflite", inputs,
             lambda out: export_tflite(model, out / "model.tflite", sequence_length=length, precision=precision,
-                                      calibration_batches=calibration if precision == "int8" else None),
+                                      calibration_batches=calibration),
         ) / "model.tflite"
 
     # -- one target ----------------------------------------------------------------------------
     def target(self, profile: TargetProfile, recipe: Recipe, data: LabelledData, model, source_dir: Path,
-               model_ref: str, teacher_ref: dict, val_batches, reference_logits, calibration) -> TargetResult:
+               model_ref: str, teacher_ref: dict, val_batches, reference_logits) -> TargetResult:
         self.console.rule(f"target {profile.name}")
         files: list[tuple[ModelFile, Path]] = []
         for spec in profile.models:
             with self.step(f"{spec.file}: {spec.format} {spec.precision} ({spec.quantization.method})"):
-                path, info = self.model_file(spec, profile, model, source_dir, val_batches, reference_logits,
-                                             calibration)
+                path, info = self.model_file(spec, profile, model, source_dir, val_batches, reference_logits)
             entry = ModelFile(file=spec.file, backend=spec.format, precision=spec.precision,
                               input_names=INPUT_NAMES,
                               sequence_length=(spec.sequence_length or profile.max_length)
@@ -257,7 +268,7 @@ class Build:
         return TargetResult(profile.name, bundle=out_dir, rows=rows)
 
     def model_file(self, spec: ModelSpec, profile: TargetProfile, model, source_dir: Path, val_batches,
-                   reference_logits, calibration) -> tuple[Path, dict]:
+                   reference_logits) -> tuple[Path, dict]:
         atol, agreement = VALIDATION_BOUNDS.get(spec.precision, VALIDATION_BOUNDS["int8"])
         if spec.format == "tflite":
             length = spec.sequence_length or profile.max_length
@@ -266,7 +277,7 @@ class Build:
                 raise EdgeSdkError(f"{profile.name}: {spec.file} has sequence_length {length} < max_length "
                                    f"{profile.max_length}; shorter texts use shorter buckets anyway, so set "
                                    f"sequence_length = max_length (or lower max_length)")
-            path = self.tflite(source_dir, model, spec, profile, calibration)
+            path = self.tflite(source_dir, model, spec, profile)
             from .measure import tflite_logits
 
             got, fits = tflite_logits(path, val_batches, length)
@@ -274,11 +285,11 @@ class Build:
                                    min_argmax_agreement=agreement)
             return path, {"validation": check.as_dict()}
         fp32 = self.onnx_graph(source_dir, model, profile.opset, val_batches, reference_logits)
-        candidates = {"plain": self.quantized(fp32, spec, calibration)}
+        candidates = {"plain": self.quantized(fp32, spec)}
         info: dict[str, Any] = {}
         if profile.graph_optimization:
             fused, fused_ops = self.fused_graph(fp32, model.config)
-            candidates["fused"] = self.quantized(fused, spec, calibration)
+            candidates["fused"] = self.quantized(fused, spec)
             info["fused_operators"] = fused_ops
         checks = {}
         for name, path in candidates.items():
@@ -290,7 +301,7 @@ class Build:
             timings = fastest({n: p for n, p in candidates.items()}, val_batches)
             kept = min(timings, key=timings.get)
             info["graph_choice"] = {"kept": kept, "p50_ms": timings}
-            self.console.print(f"  fused vs plain graph, batch-1 p50: "
+            self.console.print("  fused vs plain graph, batch-1 p50: "
                                + ", ".join(f"{n} {t:.2f} ms" for n, t in timings.items()) + f" -> {kept}")
         else:
             kept = "plain"
