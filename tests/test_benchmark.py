@@ -245,3 +245,25 @@ def test_help_says_500_is_a_default_not_a_floor():
 
     text = " ".join(CliRunner().invoke(cli, ["benchmark", "--help"]).output.split())
     assert "500" in text and "not a hard floor" in text
+
+
+def test_bundle_for_an_absent_provider_runs_on_cpu_with_one_note(tmp_path, tokenizer_path, tiny_onnx):
+    import warnings
+
+    from edge_runtime.manifest import ModelFile
+
+    from conftest import TEXTS
+    from edge_sdk.benchmark.variants import VariantSpec, open_runner
+    from edge_sdk.build.bundle import write_bundle
+
+    out = tmp_path / "gpu"
+    write_bundle(out, tokenizer_path=tokenizer_path, fixture_texts=TEXTS, max_length=32, labels=LABELS,
+                 models=[(ModelFile("model.onnx", "onnx", "fp32", ("input_ids", "attention_mask", "token_type_ids")),
+                          tiny_onnx)],
+                 oos_label="oos", execution={"providers": ["TensorrtExecutionProvider", "CPUExecutionProvider"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fallback is a note in the report, not a warning per session
+        runner = open_runner(VariantSpec("gpu/model.onnx", "bundle", "bundle", str(out), model="model.onnx"), 1)
+    assert runner.fallbacks == ("TensorrtExecutionProvider",)
+    assert runner.providers == ("CPUExecutionProvider",)
+    assert runner.predict(["wake me up at 6am"])[0] in LABELS

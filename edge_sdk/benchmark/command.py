@@ -75,6 +75,10 @@ def find_teacher(bundles: list[Path]) -> Path | None:
                    "default, not a hard floor: fewer is a smoke test and the report says so.")
 @click.option("--round-size", type=click.IntRange(min=1), default=50, show_default=True,
               help="Queries per variant per interleaved timing round.")
+@click.option("--accuracy-batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Batch size of the accuracy pass over the test split. Dynamic int8 models quantize "
+                   "activations per batch, so their accuracy moves slightly with it; 1 is what a device "
+                   "answering one query at a time sees (slower).")
 @click.option("--rss/--no-rss", default=True, show_default=True,
               help="Measure each variant's peak RSS alone in a fresh process.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write all numbers as JSON.")
@@ -82,7 +86,8 @@ def find_teacher(bundles: list[Path]) -> Path | None:
               help="Write the accuracy-latency plot (PNG); default beside --markdown.")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the Markdown report (table, plot, machine).")
-def benchmark(bundles, data_path, teacher, threads, queries, round_size, rss, json_path, plot_path, markdown_path):
+def benchmark(bundles, data_path, teacher, threads, queries, round_size, accuracy_batch, rss, json_path, plot_path,
+              markdown_path):
     """Accuracy, size, latency, throughput and memory of bundles against reference rows.
 
     Reference rows, measured in the same run: the FP32 teacher through transformers' pipeline,
@@ -108,7 +113,8 @@ def benchmark(bundles, data_path, teacher, threads, queries, round_size, rss, js
     if markdown_path and not plot_path:
         plot_path = markdown_path.with_suffix(".png")
     command = "edge-sdk benchmark " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else None
-    settings = Settings(threads=threads, queries=queries, round_size=round_size, measure_rss=rss)
+    settings = Settings(threads=threads, queries=queries, round_size=round_size, accuracy_batch=accuracy_batch,
+                        measure_rss=rss)
     log = lambda message: click.echo(message, err=True)  # noqa: E731
     try:
         data = load_data(data_path)
@@ -144,7 +150,7 @@ def report_context(result: dict) -> dict:
     env["gemm"] = gemm
     env["queries"] = (f"{settings['timed_queries']} distinct test queries after {settings['warmup']} warm-up, "
                       f"interleaved rounds of {settings['round_size']}; accuracy on all {settings['test_texts']} "
-                      f"test texts of {settings['data']}")
+                      f"test texts of {settings['data']} at batch {settings['accuracy_batch']}")
     env["notes"] = list(result.get("notes", [])) + [
         "peak RSS: each variant alone in a fresh process (VmHWM), interpreter and libraries included: torch + "
         "transformers for the PyTorch rows, onnxruntime + tokenizers (no torch) for the ORT row and bundles; "

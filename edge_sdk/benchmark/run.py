@@ -114,10 +114,14 @@ def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Set
             shapes = info[spec.name].get("shapes")
             log(f"accuracy {spec.name}: {report['accuracy']:.4f} ({len(test_texts)} texts, "
                 f"{time.perf_counter() - start:.0f} s)")
+            if runner.fallbacks:
+                notes.append(f"{spec.name}: the bundle asks for {', '.join(runner.fallbacks)}, not available "
+                             f"in this onnxruntime; measured on {', '.join(runner.providers)}")
             rows_base[spec.name] = {
                 "name": spec.name, "kind": spec.kind, "runner": spec.runner,
                 "backend": info[spec.name].get("backend"), "precision": info[spec.name].get("precision"),
                 "path": spec.path if spec.kind == "bundle" else None, "model_file": spec.model,
+                "providers": list(runner.providers) or None, "accuracy_batch": settings.accuracy_batch,
                 "accuracy": report["accuracy"], "in_scope_accuracy": report.get("in_scope_accuracy"),
                 "oos_recall": report.get("oos_recall"), "test_n": report["n"],
                 "size_mb": info[spec.name]["size_mb"], "median_tokens": length,

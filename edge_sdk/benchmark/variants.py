@@ -48,6 +48,8 @@ class Runner:
     token_lengths: Callable[[list[str]], list[int]]  # tokens per text, [CLS] and [SEP] included
     labels: tuple[str, ...]  # what the model can predict, in its id order
     close: Callable[[], None] = lambda: None
+    providers: tuple[str, ...] = ()  # execution providers that actually run it (ONNX Runtime)
+    fallbacks: tuple[str, ...] = ()  # providers the bundle asked for that are not available here
 
     def label_names(self, texts: list[str], batch_size: int) -> list[str]:
         out: list[str] = []
@@ -161,19 +163,31 @@ def _ort_runner(spec: VariantSpec, threads: int) -> Runner:
         return [labels[i] for i in np.argmax(logits, axis=-1)]
 
     return Runner(predict=predict, token_lengths=lambda texts: [len(e.ids) for e in tokenizer.encode_batch(texts)],
-                  labels=labels)
+                  labels=labels, providers=tuple(session.get_providers()))
 
 
 def _bundle_runner(spec: VariantSpec, threads: int) -> Runner:
     from edge_runtime import Pipeline
 
-    pipe = Pipeline.load(spec.path, threads=threads, model=spec.model)
+    from edge_runtime.backends.onnx import ProviderFallbackWarning
+
+    # A bundle built for TensorRT/CUDA falls back to CPU here: one note in the report, not a warning
+    # per session.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ProviderFallbackWarning)
+        pipe = Pipeline.load(spec.path, threads=threads, model=spec.model)
+    fallbacks = tuple(str(w.message).split(" ", 1)[0] for w in caught
+                      if issubclass(w.category, ProviderFallbackWarning))
+    for w in caught:
+        if not issubclass(w.category, ProviderFallbackWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def predict(texts: list[str]) -> list[str]:
         return [p["label"] for p in pipe(texts, batch_size=len(texts))]
 
     return Runner(predict=predict, token_lengths=lambda texts: [len(x) for x in pipe.encoder.ids(texts)],
-                  labels=tuple(pipe.labels))
+                  labels=tuple(pipe.labels), providers=tuple(getattr(pipe.backend, "providers", ()) or ()),
+                  fallbacks=fallbacks)
 
 
 # --- building the specs -------------------------------------------------------------------------
