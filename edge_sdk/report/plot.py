@@ -69,10 +69,14 @@ def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None, t
         size_text = f", {size:.1f} MB" if size else ""
         offset = 0.75 * math.sqrt(area / math.pi) + 3  # just outside the marker's edge
         left = x > 0.55 * right  # labels of the slowest points go to their left, inside the axes
-        dy = _free_offset(ax, (x, y), offset, placed, left)
-        ax.annotate(f"{label}{size_text}", (x, y), xytext=(-offset if left else offset, dy),
-                    textcoords="offset points", fontsize=8, ha="right" if left else "left",
-                    fontweight="bold" if row is first_reference else "normal")
+        text = f"{label}{size_text}"
+        dy = _free_offset(ax, (x, y), offset, placed, left, width=4.6 * len(text))
+        # Text in the point's colour, tied to it by a thin leader line when it had to move away.
+        ax.annotate(text, (x, y), xytext=(-offset if left else offset, dy), textcoords="offset points",
+                    fontsize=8, ha="right" if left else "left", va="center", color=_darker(color),
+                    fontweight="bold" if row is first_reference else "normal",
+                    arrowprops=dict(arrowstyle="-", lw=0.6, color=color, shrinkA=1, shrinkB=2)
+                    if abs(dy) > offset + 1 else None)
     if points:
         legend = ax.legend(loc="lower right", fontsize=8, markerscale=0.4, frameon=True)
         for handle in getattr(legend, "legend_handles", []):
@@ -91,16 +95,24 @@ def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None, t
     return path
 
 
-def _free_offset(ax, xy: tuple[float, float], offset: float, placed: list[tuple[float, float]],
-                 left: bool) -> float:
-    """A vertical label offset (points) that keeps this label off the ones already placed nearby.
+def _free_offset(ax, xy: tuple[float, float], offset: float, placed: list[tuple[float, float, float]],
+                 left: bool, width: float) -> float:
+    """A vertical label offset (points) that keeps this label's box off the boxes already placed.
 
-    Positions are compared in display space, so the axes limits are set before any label is placed.
+    Tries the natural spot, then alternately above and below in 11-point steps. Positions are in
+    display space, so the axes limits are set before any label is placed.
     """
     px, py = ax.transData.transform(xy) * 72.0 / ax.figure.dpi
-    px += -80 if left else 80  # the middle of the label text, roughly
-    dy = offset
-    while any(abs(px - qx) < 160 and abs(py + dy - qy) < 11 for qx, qy in placed):
-        dy -= 11
-    placed.append((px, py + dy))
+    x0 = px - offset - width if left else px + offset
+    candidates = [offset * 0.6] + [offset * 0.6 + sign * 11 * k for k in range(1, 30) for sign in (1, -1)]
+    for dy in candidates:
+        if not any(x0 < qx + qw and qx < x0 + width and abs(py + dy - qy) < 10.5 for qx, qy, qw in placed):
+            break
+    placed.append((x0, py + dy, width))
     return dy
+
+
+def _darker(color: str) -> tuple[float, float, float]:
+    from matplotlib.colors import to_rgb
+
+    return tuple(0.7 * c for c in to_rgb(color))
