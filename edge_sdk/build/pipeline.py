@@ -133,7 +133,7 @@ class Build:
         teacher_config = TeacherConfig(seed=self.options.seed, **recipe.teacher)
         inputs = {"model": model_key, "data": data.fingerprint, "config": teacher_config.as_dict()}
         work = self.cache.work_dir("teacher", inputs)
-        with self.step(f"teacher: fine-tune {Path(model_ref).name} on {len(data.train)} texts"
+        with self.step(f"teacher: fine-tune {model_ref} on {len(data.train)} texts"
                        f"{' (resuming)' if work.exists() else ''}"):
             return self.cache.get_or_make(
                 "teacher", inputs, lambda out: fine_tune(model_ref, data, out, teacher_config, work_dir=work))
