@@ -144,9 +144,9 @@ def report_context(result: dict) -> dict:
     env, settings = dict(result["environment"]), result["settings"]
     gemm = {}
     for threads, rates in result.get("gemm", {}).items():
-        gemm[f"fp32 @{threads}t"] = rates["fp32_gflops"]
+        gemm[f"fp32 @{threads}t"] = f"{rates['fp32_gflops']:.1f} GFLOP/s"
         if rates.get("int8_gops"):
-            gemm[f"int8 @{threads}t (GOP/s)"] = rates["int8_gops"]
+            gemm[f"int8 @{threads}t"] = f"{rates['int8_gops']:.1f} GOP/s"
     env["gemm"] = gemm
     env["queries"] = (f"{settings['timed_queries']} distinct test queries after {settings['warmup']} warm-up, "
                       f"interleaved rounds of {settings['round_size']}; accuracy on all {settings['test_texts']} "
@@ -182,7 +182,7 @@ def print_console(result: dict) -> None:
                      + (f", int8 {r['int8_gops']:.1f} GOP/s" if r.get("int8_gops") else "")
                      for t, r in result.get("gemm", {}).items())
     console.print(f"threads: {env['threads']}  CPU: {env['cpu']} ({env['cores']} cores; {', '.join(env['isa'])})  "
-                  f"load at end: {env['load_average']}")
+                  f"load average at start {env['load_average']}, at end {env.get('load_average_end')}")
     console.print(f"dense GEMM: {gemm}")
     console.print(f"versions: {versions}")
     for note in result.get("notes", []):

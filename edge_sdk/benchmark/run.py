@@ -69,6 +69,7 @@ def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Set
     data: a LabelledData (edge_sdk.data.load_data). Returns {"environment", "gemm", "settings",
     "rows", "notes"}; rows carry their ratios.
     """
+    env = environment(threads=settings.threads, command=command)  # load average before we add ours
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         work = Path(work_dir) if work_dir else Path(tmp)
         specs: list[VariantSpec] = []
@@ -156,7 +157,7 @@ def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Set
                 rows.append(row)
             for runner in runners.values():
                 runner.close()
-        env = environment(threads=settings.threads, command=command)
+        env["load_average_end"] = environment()["load_average"]
         return {"environment": env, "gemm": {str(k): v for k, v in gemm.items()},
                 "settings": {**settings.__dict__, "timed_queries": len(timed), "data": data.name,
                              "test_texts": len(test_texts)},

@@ -36,7 +36,8 @@ def markdown_table(rows: list[dict]) -> str:
 def _context_lines(context: dict[str, Any]) -> list[str]:
     lines = []
     known = {"cpu": "CPU", "cores": "cores", "isa": "int8-relevant ISA", "threads": "threads",
-             "load_average": "load average (1, 5, 15 min) at start", "os": "OS", "python": "Python",
+             "load_average": "load average (1, 5, 15 min) at start",
+             "load_average_end": "load average (1, 5, 15 min) at end", "os": "OS", "python": "Python",
              "gemm": "dense GEMM rate", "queries": "latency queries", "command": "command"}
     for key, label in known.items():
         value = context.get(key)
