@@ -39,7 +39,7 @@ def test_arm64_ships_onnx_and_tflite(tflite_built):
     assert [(m.file, m.backend, m.precision) for m in manifest.models] == [
         ("model.int8.onnx", "onnx", "int8"), ("model.int8.tflite", "tflite", "int8")]
     tfl = manifest.models[1]
-    assert tfl.sequence_length == manifest.max_length == 128 and tfl.tolerance == 0.05
+    assert tfl.sequence_length == manifest.max_length == 128 and tfl.tolerance == 0.25
     assert {"accuracy", "size_mb", "latency", "validation", "accuracy_drop_points"} <= set(tfl.metrics)
     assert tfl.metrics["validation"]["argmax_agreement"] >= 0.9
     android = Manifest.read(tflite_built["out"] / "android-tflite")
