@@ -34,6 +34,13 @@ def test_predict_texts(bundle_dir):
     assert all(r["label"] in LABELS and 0 < r["score"] <= 1 for r in lines)
 
 
+def test_predict_options_between_bundle_and_texts(bundle_dir):
+    result = run("predict", bundle_dir, "--model", "model.int8.onnx", "wake me up", "what's my balance")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == ["wake me up", "what's my balance"]
+    assert_one_line_error(run("predict", bundle_dir, "hi", "--bogus"), "unrecognized arguments: --bogus")
+
+
 def test_predict_top_k(bundle_dir):
     result = run("predict", bundle_dir, "hello", "--top-k", "3")
     assert result.returncode == 0, result.stderr

@@ -85,6 +85,10 @@ class Build:
         if not opts.targets:
             raise EdgeSdkError("no target given: add --target NAME (see `edge-sdk targets`)")
         profiles = [load_target(t) for t in opts.targets]  # fail fast on a typo
+        if any(m.format == "tflite" for p in profiles for m in p.models):
+            from ..export.tflite import require_converter
+
+            require_converter()  # before hours of training, not after
         recipe = load_recipe(opts.recipe)
         with self.step("data"):
             data = load_data(opts.data, text_column=opts.text_column, label_column=opts.label_column, seed=opts.seed)

@@ -55,7 +55,7 @@ class TFLiteUnavailableError(EdgeSdkError):
     """The TFLite converter packages (the `tflite` extra) are not installed."""
 
 
-def _require():
+def require_converter():
     try:
         import litert_torch  # noqa: F401
         from ai_edge_litert import interpreter  # noqa: F401
@@ -242,7 +242,7 @@ def export_tflite(model, out_path: Path, *, sequence_length: int, precision: str
     buckets = tuple(sorted(set(buckets))) if buckets else length_buckets(sequence_length)
     if buckets[0] < 1 or buckets[-1] != sequence_length:
         raise ValueError(f"buckets {list(buckets)} must be positive and end at sequence_length {sequence_length}")
-    _require()
+    require_converter()
     content = _convert_fp32(model, buckets)
     if precision != "fp32":
         content = _quantize(content, precision, calibration_batches)

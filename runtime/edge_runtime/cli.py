@@ -20,7 +20,13 @@ EPILOG = """examples:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # argparse cannot split one positional list around options (`predict B --backend onnx TEXT`):
+    # texts after the options arrive as leftovers and join the ones before.
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "predict" or any(e.startswith("-") and e != "-" for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.texts = list(args.texts) + extra
     warnings.showwarning = _warning_line
     try:
         return args.func(args)
