@@ -16,11 +16,14 @@ from ..data import LabelledData
 from ..export.onnx import INPUT_NAMES
 from .bundle import HOST_PROVIDERS
 
-ACCURACY_BATCH = 64
+# Batch 1, as a device sees queries: dynamic int8 scales activations per batch, so accuracy at
+# batch 64 differs by up to 0.2 points on CLINC150 (BENCHMARKS.md), as much as the drops we guard.
+ACCURACY_BATCH = 1
+REFERENCE_BATCH = 64  # FP32 PyTorch: padding is masked, so the batch does not change predictions
 
 
 def measure_bundle(bundle_dir: Path, model_file: str, data: LabelledData, latency_queries: int) -> dict:
-    """Test-split accuracy (batch 64, all cores) and batch-1 latency (1 thread) of one model file."""
+    """Test-split accuracy (batch 1, all cores) and batch-1 latency (1 thread) of one model file."""
     pipe = Pipeline.load(bundle_dir, model=model_file, providers=HOST_PROVIDERS)
     predictions = pipe(list(data.test.texts), batch_size=ACCURACY_BATCH)
     report = accuracy_report(predicted_ids(pipe.labels, predictions), np.asarray(data.test.labels), data.oos_id)
@@ -42,8 +45,8 @@ def pytorch_reference(model_dir: Path, data: LabelledData, max_length: int, late
     texts = list(data.test.texts)
     predicted = []
     with torch.inference_mode():
-        for i in range(0, len(texts), ACCURACY_BATCH):
-            batch = tokenizer(texts[i:i + ACCURACY_BATCH], padding=True, truncation=True, max_length=max_length,
+        for i in range(0, len(texts), REFERENCE_BATCH):
+            batch = tokenizer(texts[i:i + REFERENCE_BATCH], padding=True, truncation=True, max_length=max_length,
                               return_tensors="pt")
             predicted.append(model(**batch).logits.argmax(-1).numpy())
         report = accuracy_report(np.concatenate(predicted), np.asarray(data.test.labels), data.oos_id)
