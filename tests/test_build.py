@@ -195,3 +195,24 @@ def test_targets_and_verify_commands(built):
     assert "reduce_range" not in result.stdout and "VNNI" in result.stdout
     ok = edge_sdk("verify", built["out"] / "arm64", timeout=120)
     assert ok.returncode == 0 and "checksums OK" in ok.stdout
+
+
+def test_distilled_recipe_builds_a_smaller_student(tmp_path, built):
+    """`--recipe` with a distill section: the bundle ships a student with the chosen teacher layers."""
+    import onnx
+
+    recipe = tmp_path / "tiny-distilled.toml"
+    recipe.write_text('name = "tiny-distilled"\nwhy = "a one-layer student of the tiny teacher, for tests"\n'
+                      "[teacher]\nlearning_rate = 1e-3\nepochs = 1\nmin_steps = 200\npatience = 2\n"
+                      "[distill]\nlayers = [1]\nalpha = 0.5\ntemperature = 2.0\nlearning_rate = 1e-3\nepochs = 1\n")
+    out = tmp_path / "out"
+    result = edge_sdk("build", "--target", "x86-avx512-vnni", "--model", built["model"], "--data", built["data"],
+                      "--recipe", recipe, "--out", out, "--cache-dir", built["cache"], "--latency-queries", "10",
+                      "--max-accuracy-drop", "100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "student: distil from the teacher" in result.stderr
+    manifest = Manifest.read(out / "x86-avx512-vnni")
+    assert manifest.recipe["name"] == "tiny-distilled" and manifest.recipe["distill"]["layers"] == [1]
+    student = onnx.load(str(out / "x86-avx512-vnni" / "model.int8.onnx"))
+    teacher = onnx.load(str(built["out"] / "x86-avx512-vnni" / "model.int8.onnx"))
+    assert len(student.graph.node) < len(teacher.graph.node)
