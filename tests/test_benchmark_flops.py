@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import tiny_bert
 
 
 def test_hand_count_for_one_layer():

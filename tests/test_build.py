@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import tiny_bert
-from edge_runtime import Manifest, Pipeline
+from edge_runtime import Manifest
 
 BIN = Path(sys.executable).parent
 ALL_TARGETS = ["x86-avx2", "x86-avx512-vnni", "arm64", "gpu-tensorrt", "web-wasm"]
