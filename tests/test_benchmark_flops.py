@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-
 def test_hand_count_for_one_layer():
     from edge_sdk.benchmark.flops import encoder_flops
 
