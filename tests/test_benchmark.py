@@ -265,3 +265,10 @@ def test_bundle_for_an_absent_provider_runs_on_cpu_with_one_note(tmp_path, token
     assert runner.fallbacks == ("TensorrtExecutionProvider",)
     assert runner.providers == ("CPUExecutionProvider",)
     assert runner.predict(["wake me up at 6am"])[0] in LABELS
+
+
+def test_bundles_sharing_a_folder_name_get_distinct_rows():
+    from edge_sdk.benchmark.variants import bundle_labels
+
+    labels = bundle_labels([Path("build/clinc/arm64"), Path("build/clinc-student/arm64"), Path("build/clinc/web-wasm")])
+    assert labels == ["clinc/arm64", "clinc-student/arm64", "web-wasm"]

@@ -26,7 +26,7 @@ from ..report.environment import environment
 from ..report.table import with_ratios
 from .accuracy import accuracy_report
 from .flops import flops_from_shapes, median_length
-from .variants import VariantSpec, bundle_specs, open_runner, prepare_references
+from .variants import VariantSpec, bundle_labels, bundle_specs, open_runner, prepare_references
 
 PROTOCOL_QUERIES = 500  # the protocol's minimum; fewer only for smoke tests
 
@@ -75,8 +75,8 @@ def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Set
         specs: list[VariantSpec] = []
         info: dict[str, dict] = {}
         notes: list[str] = []
-        for bundle in bundles:  # first: a bad bundle fails before minutes of work
-            s, i = bundle_specs(Path(bundle))
+        for bundle, label in zip(bundles, bundle_labels([Path(b) for b in bundles])):
+            s, i = bundle_specs(Path(bundle), label)  # first: a bad bundle fails before minutes of work
             specs += s
             info.update(i)
         if teacher is not None:

@@ -242,15 +242,22 @@ def prepare_references(teacher: Path, work_dir: Path) -> tuple[list[VariantSpec]
     return specs, info
 
 
-def bundle_specs(bundle: Path) -> tuple[list[VariantSpec], dict[str, dict]]:
+def bundle_labels(bundles: list[Path]) -> list[str]:
+    """Row labels: each bundle's folder name, with its parent where two folders share a name
+    (build/clinc/x86-avx512-vnni and build/clinc-student/x86-avx512-vnni)."""
+    names = [Path(b).name for b in bundles]
+    return [f"{Path(b).parent.name}/{n}" if names.count(n) > 1 else n for b, n in zip(bundles, names)]
+
+
+def bundle_specs(bundle: Path, label: str | None = None) -> tuple[list[VariantSpec], dict[str, dict]]:
     """One spec per model file of the bundle; size = that model file + tokenizer + manifest."""
     from edge_runtime import open_bundle
 
     opened = open_bundle(bundle)
     manifest = opened.manifest
-    label = Path(bundle).name
+    label = label or Path(bundle).name
     target = (manifest.target or {}).get("name")
-    if target and target != label:
+    if target and target != Path(bundle).name:
         label = f"{label} [{target}]"
     common = opened.path(manifest.tokenizer_file).stat().st_size + opened.path("manifest.json").stat().st_size
     specs, info = [], {}
