@@ -29,6 +29,7 @@ from .cache import StepCache, default_cache_dir, dir_fingerprint
 from .measure import measure_bundle, pytorch_reference
 
 DEFAULT_HUB_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+FUSION_MIN_GAIN = 0.03  # keep the offline-fused graph only when it is at least 3% faster
 REFERENCE_LENGTH = 128  # truncation for reference logits/accuracy: longer than any intent query
 # How close each precision must stay to PyTorch on the validation texts: (max abs diff, argmax agreement).
 # int8 has no abs bound: its budget is the accuracy guard on the full test split.
@@ -303,7 +304,9 @@ class Build:
             from .measure import fastest
 
             timings = fastest({n: p for n, p in candidates.items()}, val_batches)
-            kept = min(timings, key=timings.get)
+            # Fusion must earn its place: on a quiet AVX-512 VNNI machine the plain quantized graph
+            # (onnxruntime fuses at load) ran 6-8% faster than the offline-fused one.
+            kept = "fused" if timings["fused"] < (1 - FUSION_MIN_GAIN) * timings["plain"] else "plain"
             info["graph_choice"] = {"kept": kept, "p50_ms": timings}
             self.console.print("  fused vs plain graph, batch-1 p50: "
                                + ", ".join(f"{n} {t:.2f} ms" for n, t in timings.items()) + f" -> {kept}")
