@@ -205,6 +205,27 @@ def test_parse_layers():
             parse_layers(bad)
 
 
+def test_hidden_state_loss_matches_hand_computation_and_skips_padding():
+    import torch
+
+    from edge_sdk.distill.loss import hidden_state_loss
+    from edge_sdk.distill.student import layer_map
+
+    assert layer_map((0, 2, 4), 6) == (2, 4, 6) and layer_map((1, 3), 4) == (3, 4) and layer_map((5,), 6) == (6,)
+    g = torch.Generator().manual_seed(0)
+    teacher = [torch.randn(2, 3, 4, generator=g) for _ in range(5)]  # embeddings + 4 layers
+    student = [torch.randn(2, 3, 4, generator=g) for _ in range(3)]  # embeddings + 2 layers
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    got = hidden_state_loss(student, teacher, (2, 4), mask)
+    keep = mask.bool()
+    want = np.mean([((student[j + 1][keep] - teacher[t][keep]) ** 2).mean().item() for j, t in enumerate((2, 4))])
+    assert got.item() == pytest.approx(want, rel=1e-6)
+    # What sits under padding does not count.
+    student[1][1, 2] += 100.0
+    assert hidden_state_loss(student, teacher, (2, 4), mask).item() == pytest.approx(want, rel=1e-6)
+    assert hidden_state_loss(teacher[:1] + [teacher[2], teacher[4]], teacher, (2, 4), mask).item() == 0.0
+
+
 # ---- training ----------------------------------------------------------------------------------------
 
 def test_collator_stacks_teacher_logits_beside_padded_tokens(teacher_dir, distill_data):
@@ -240,6 +261,52 @@ def test_distill_writes_a_loadable_student(teacher_dir, distill_data, tmp_path):
     assert not (tmp_path / "student.work").exists()  # logits cache and trainer output cleaned up
 
 
+def test_augmented_texts_are_deterministic_new_and_one_edit_away():
+    from edge_sdk.distill.augment import augment_texts
+
+    texts = ["what is my balance today", "wake me up at six", "send ten dollars to mom", "hi"]
+    once, again = augment_texts(texts, 3, seed=1), augment_texts(texts, 3, seed=1)
+    assert once == again and once != augment_texts(texts, 3, seed=2)
+    assert len(once) == len(set(once)) and not set(once) & set(texts)
+    assert 0 < len(once) <= 3 * len(texts)
+    vocabulary = {w for t in texts for w in t.split()}
+    for text in once:
+        assert set(text.split()) <= vocabulary  # drop/swap/replace/splice only reuse training words
+    assert augment_texts(texts, 0) == []
+    with pytest.raises(ValueError, match="at least 0"):
+        augment_texts(texts, -1)
+
+
+def test_augmentation_adds_teacher_labelled_rows(teacher_dir, distill_data, tmp_path):
+    from edge_sdk.distill.augment import augment_texts
+    from edge_sdk.distill.logits import teacher_logits_for
+    from edge_sdk.distill.train import prepare
+
+    plain = prepare(teacher_dir, distill_data, 32, cache_dir=tmp_path / "cache")
+    augmented = prepare(teacher_dir, distill_data, 32, cache_dir=tmp_path / "cache", augment=2)
+    texts = augment_texts(distill_data.train.texts, 2)
+    assert plain.augmented == 0 and augmented.augmented == len(texts) > len(distill_data.train)
+    assert len(augmented.train) == len(plain.train) + len(texts)
+    logits = teacher_logits_for(teacher_dir, texts, tmp_path / "cache", 32)  # from the cache now
+    assert len(list((tmp_path / "cache").glob("teacher-logits-texts-*.npz"))) == 1
+    rows = augmented.train.select(range(len(plain.train), len(augmented.train)))
+    np.testing.assert_allclose(np.asarray(rows["teacher_logits"]), logits, rtol=1e-6)
+    assert list(rows["label"]) == logits.argmax(-1).tolist()  # the teacher's argmax is their label
+
+
+def test_hidden_state_distillation_trains_and_is_recorded(teacher_dir, distill_data, tmp_path):
+    from edge_sdk.distill import DistillConfig, DistillError, distill
+
+    out = distill(teacher_dir, distill_data, tmp_path / "student",
+                  DistillConfig(layers=(0, 2), epochs=1, hidden_weight=1.0, max_length=32), progress=False)
+    record = json.loads((out / "distillation.json").read_text())
+    assert record["config"]["hidden_weight"] == 1.0 and 0.0 <= record["validation_accuracy"] <= 1.0
+    with pytest.raises(DistillError, match="hidden-state loss needs a student made of teacher layers"):
+        distill(teacher_dir, distill_data, tmp_path / "other",
+                DistillConfig(student_config=str(teacher_dir), epochs=1, hidden_weight=1.0, max_length=32),
+                progress=False)
+
+
 def test_teacher_without_matching_head_is_refused(teacher_dir, tmp_path):
     from edge_sdk.data import load_data
     from edge_sdk.distill import DistillError
@@ -273,6 +340,11 @@ def test_search_on_a_tiny_model(teacher_dir, distill_data, tmp_path):
     from edge_sdk.distill.tune import open_study
 
     assert isinstance(open_study(f"sqlite:///{tmp_path / 'study.db'}", "distill").pruner, optuna.pruners.MedianPruner)
+    # The first trial is the base config clipped into the space (epochs 5 -> 2), the rest are sampled.
+    base = DistillConfig()
+    assert study.trials[0].params == {"alpha": base.alpha, "temperature": base.temperature,
+                                      "learning_rate": base.learning_rate, "epochs": 2}
+    assert len({t.params["alpha"] for t in study.trials}) == 3
     for t in study.trials:
         assert set(t.params) == {"alpha", "temperature", "learning_rate", "epochs"}
         assert len(t.intermediate_values) >= 1  # validation accuracy reported per epoch (pruning input)
@@ -378,11 +450,26 @@ def test_cli_end_to_end(teacher_dir, distill_data_dir, tmp_path):
     assert 0.2 <= saved["best_params"]["alpha"] <= 0.4 and saved["best_params"]["temperature"] == 3.0
     assert 1e-4 <= saved["best_params"]["learning_rate"] <= 2e-4
     assert (out / "student" / "model.safetensors").is_file() and (out / "study.db").is_file()
+    # The best parameters as a build recipe: what `edge-sdk build --recipe out/recipe.toml` reads.
+    from edge_sdk.distill import DistillConfig
+    from edge_sdk.recipes import load_recipe
+
+    recipe = load_recipe(str(out / "recipe.toml"))
+    assert recipe.name == "distilled-distill" and f"trial {saved['best_trial']} " in recipe.why
+    assert {k: recipe.distill[k] for k in saved["best_params"]} == saved["best_params"]
+    assert recipe.distill["max_length"] == 32 and recipe.teacher == load_recipe("distilled").teacher
+    assert DistillConfig(seed=0, **{**recipe.distill, "layers": tuple(recipe.distill["layers"])}).layers == (0, 2)
     # The best parameters train one student again without a search (what `accelerate launch` runs).
     again = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--params", out / "best_params.json",
                     "--max-length", 32, "--out", tmp_path / "again")
     assert again.exit_code == 0, again.output
     assert "student (1 process(es))" in again.output and (tmp_path / "again" / "student" / "config.json").is_file()
+    # --augment and --hidden-weight reach the student's recorded config.
+    augmented = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--params", out / "best_params.json",
+                        "--max-length", 32, "--augment", 1, "--hidden-weight", 0.5, "--out", tmp_path / "augmented")
+    assert augmented.exit_code == 0, augmented.output
+    record = json.loads((tmp_path / "augmented" / "student" / "distillation.json").read_text())
+    assert record["config"]["augment"] == 1 and record["config"]["hidden_weight"] == 0.5
 
 
 def test_cli_is_registered_on_edge_sdk():
@@ -403,6 +490,8 @@ def test_cli_is_registered_on_edge_sdk():
     (["--alpha", "0:1.5"], "0.0 <= MIN <= MAX <= 1.0"),
     (["--lr", "fast"], "MIN:MAX"),
     (["--temperature", "0:2"], "MIN <= MAX"),
+    (["--augment", "-1"], "-1 is not in the range x>=0"),
+    (["--hidden-weight", "-0.5"], "-0.5 is not in the range x>=0"),
 ])
 def test_cli_bad_arguments(teacher_dir, distill_data_dir, tmp_path, args, message):
     result = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--out", tmp_path, *args)

@@ -111,15 +111,22 @@ def print_table(rows, teacher_accuracy: dict) -> None:
               help="Output folder: student/, best_params.json, study.db, cache/.")
 @click.option("--params", "params_file", help="Skip the search: train one student with these parameters "
                                               "(a best_params.json); runs under accelerate launch / torchrun.")
+@click.option("--augment", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Perturbed copies of each training text (word drop/swap/replace, spliced halves), "
+                   "trained on the teacher's outputs; 2 lifted a 3-layer CLINC150 student most.")
+@click.option("--hidden-weight", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
+              help="Weight of a hidden-state loss pulling each student layer towards the teacher layer it "
+                   "replaces (the teacher then runs on every batch: slower epochs); 0: logits only.")
 @click.option("--max-length", type=click.IntRange(min=8), default=64, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_range, lr_range, storage, study_name, out_dir, params_file,
-            max_length, batch_size, seed):
+            augment, hidden_weight, max_length, batch_size, seed):
     """Distil a fine-tuned teacher into a smaller student, searching alpha, T, learning rate and epochs.
 
     \b
-    Writes OUT/student (the best student, save_pretrained + tokenizer) and OUT/best_params.json.
+    Writes OUT/student (the best student, save_pretrained + tokenizer), OUT/best_params.json and
+    OUT/recipe.toml (the distilled recipe with the best parameters, for `edge-sdk build --recipe`).
     Several workers started with one --storage URL share one study:
       edge-sdk distill --teacher t1 --data ../shared/data/clinc150 --layers 0,2,4 --trials 20 \\
           --storage postgresql://optuna@db-host/optuna --study minilm-l3
@@ -155,7 +162,8 @@ def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_r
                 raise DistillError(f"a student of {d} layers cannot come from a teacher of {n}")
     except DistillError as exc:
         raise click.BadParameter(str(exc), param_hint="--layers" if layer_list is not None else "--depths") from None
-    base = DistillConfig(layers=layer_list, max_length=max_length, batch_size=batch_size, seed=seed)
+    base = DistillConfig(layers=layer_list, max_length=max_length, batch_size=batch_size, seed=seed, augment=augment,
+                         hidden_weight=hidden_weight)
 
     if params is not None:
         from .train import distill as run_distill
@@ -194,4 +202,5 @@ def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_r
         if result.student_trial != result.best_trial:
             click.echo(f"note: the study's best trial {result.best_trial} was trained by another worker "
                        "(see its output folder) or in an earlier run")
-    click.echo(f"best parameters -> {out_dir / 'best_params.json'}")
+    click.echo(f"best parameters -> {out_dir / 'best_params.json'}; as a build recipe -> {out_dir / 'recipe.toml'} "
+               f"(edge-sdk build --recipe {out_dir / 'recipe.toml'} ...)")

@@ -61,25 +61,54 @@ def predict_logits(model, tokenizer, texts, max_length: int, batch_size: int = 1
     return out
 
 
-def teacher_logits(teacher_dir: str | Path, data: LabelledData, cache_dir: str | Path | None,
-                   max_length: int, batch_size: int = 128) -> TeacherLogits:
-    """The teacher's logits on every split, from `cache_dir` when already computed there."""
-    key = hashlib.sha256(f"{teacher_fingerprint(teacher_dir)} {data.fingerprint} {max_length}".encode())
-    cache = Path(cache_dir) / f"teacher-logits-{key.hexdigest()[:16]}.npz" if cache_dir else None
-    if cache is not None and cache.is_file():
-        with np.load(cache) as stored:
-            return TeacherLogits(**{s: stored[s] for s in SPLITS})
+def _cache_path(cache_dir, stem: str, *parts) -> Path | None:
+    if not cache_dir:
+        return None
+    key = hashlib.sha256(" ".join(map(str, parts)).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{stem}-{key}.npz"
+
+
+def _save(cache: Path, arrays: dict) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, cache)  # atomic: workers sharing the folder race harmlessly
+
+
+def _load_teacher(teacher_dir):
     from transformers import AutoTokenizer
 
     from ..train.teacher import load_classifier
 
-    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir))
-    model = load_classifier(teacher_dir, attn="sdpa")
+    return load_classifier(teacher_dir, attn="sdpa"), AutoTokenizer.from_pretrained(str(teacher_dir))
+
+
+def teacher_logits(teacher_dir: str | Path, data: LabelledData, cache_dir: str | Path | None,
+                   max_length: int, batch_size: int = 128) -> TeacherLogits:
+    """The teacher's logits on every split, from `cache_dir` when already computed there."""
+    cache = _cache_path(cache_dir, "teacher-logits", teacher_fingerprint(teacher_dir), data.fingerprint, max_length)
+    if cache is not None and cache.is_file():
+        with np.load(cache) as stored:
+            return TeacherLogits(**{s: stored[s] for s in SPLITS})
+    model, tokenizer = _load_teacher(teacher_dir)
     result = TeacherLogits(**{s: predict_logits(model, tokenizer, list(getattr(data, s).texts), max_length,
                                                 batch_size) for s in SPLITS})
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{s: getattr(result, s) for s in SPLITS})
-        os.replace(tmp, cache)
+        _save(cache, {s: getattr(result, s) for s in SPLITS})
     return result
+
+
+def teacher_logits_for(teacher_dir: str | Path, texts, cache_dir: str | Path | None, max_length: int,
+                       batch_size: int = 128) -> np.ndarray:
+    """The teacher's logits on any list of texts (the augmented ones), cached like `teacher_logits`."""
+    texts = list(texts)
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    cache = _cache_path(cache_dir, "teacher-logits-texts", teacher_fingerprint(teacher_dir), digest, max_length)
+    if cache is not None and cache.is_file():
+        with np.load(cache) as stored:
+            return stored["logits"]
+    model, tokenizer = _load_teacher(teacher_dir)
+    logits = predict_logits(model, tokenizer, texts, max_length, batch_size)
+    if cache is not None:
+        _save(cache, {"logits": logits})
+    return logits

@@ -92,3 +92,14 @@ def student_from_config(config, teacher):
     config.id2label = dict(teacher.config.id2label)
     config.label2id = dict(teacher.config.label2id)
     return AutoModelForSequenceClassification.from_config(config)
+
+
+def layer_map(layers, n: int) -> tuple[int, ...]:
+    """For each student layer, the teacher `hidden_states` index it stands for.
+
+    A student keeping teacher layers (0, 2, 4) of 6 replaces layers 0-1 by its first layer, 2-3 by
+    its second and 4-5 by its third: it should reproduce hidden_states[2], [4] and [6] (index 0
+    holds the embeddings, index i the output of layer i - 1).
+    """
+    layers = tuple(layers)
+    return tuple(layers[j + 1] if j + 1 < len(layers) else n for j in range(len(layers)))
