@@ -213,6 +213,9 @@ def test_distilled_recipe_builds_a_smaller_student(tmp_path, built):
     assert "student: distil from the teacher" in result.stderr
     manifest = Manifest.read(out / "x86-avx512-vnni")
     assert manifest.recipe["name"] == "tiny-distilled" and manifest.recipe["distill"]["layers"] == [1]
+    distillation = manifest.source["distillation"]  # how the student was trained, beside the recipe
+    assert distillation["config"]["layers"] == [1] and distillation["config"]["alpha"] == 0.5
+    assert 0.0 <= distillation["test_accuracy"] <= 1.0
     student = onnx.load(str(out / "x86-avx512-vnni" / "model.int8.onnx"))
     teacher = onnx.load(str(built["out"] / "x86-avx512-vnni" / "model.int8.onnx"))
     assert len(student.graph.node) < len(teacher.graph.node)

@@ -58,3 +58,16 @@ def test_recipes():
         load_recipe("nope")
     overridden = load_target("arm64").with_quantization(**load_recipe("static-percentile").quantization)
     assert all(m.quantization.method == "static" for m in overridden.models if m.precision == "int8")
+
+
+def test_recipes_round_trip_through_toml(tmp_path):
+    from edge_sdk.recipes import Recipe, dump_recipe, load_recipe
+
+    for name in available_recipes():
+        recipe = load_recipe(name)
+        (tmp_path / f"{name}.toml").write_text(dump_recipe(recipe))
+        assert load_recipe(str(tmp_path / f"{name}.toml")) == recipe
+    odd = Recipe(name='quote " and \\ backslash', why="ünïcode", distill={"layers": [0, 1], "alpha": 0.25,
+                                                                          "augment": 2})
+    (tmp_path / "odd.toml").write_text(dump_recipe(odd))
+    assert load_recipe(str(tmp_path / "odd.toml")) == odd

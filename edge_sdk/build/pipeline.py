@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from ..profiles import ModelSpec, TargetProfile, load_target
 from ..recipes import Recipe, load_recipe
 from .cache import StepCache, default_cache_dir, dir_fingerprint
 from .measure import measure_bundle, pytorch_reference
+
+DISTILLATION_RECORD = "distillation.json"  # written beside a student by edge_sdk.distill
 
 DEFAULT_HUB_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 FUSION_MIN_GAIN = 0.03  # keep the offline-fused graph only when it is at least 3% faster
@@ -265,7 +268,7 @@ class Build:
                 labels=list(data.labels), oos_label=data.oos_label, measure=guard,
                 target=profile.to_dict(), recipe=recipe.to_dict(),
                 source={"model": model_ref, "teacher": source_dir.name, "data": data.name,
-                        "data_fingerprint": data.fingerprint},
+                        "data_fingerprint": data.fingerprint, "distillation": _distillation(source_dir)},
                 execution={"providers": list(profile.providers), "threads": profile.threads},
                 metrics={"teacher_accuracy": teacher_ref["accuracy"], "max_accuracy_drop": budget},
             )
@@ -355,6 +358,15 @@ def _import_model(model_ref: str, out: Path) -> None:
 
     load_classifier(model_ref).save_pretrained(str(out))
     AutoTokenizer.from_pretrained(model_ref).save_pretrained(str(out))
+    record = Path(model_ref) / DISTILLATION_RECORD
+    if record.is_file():  # a student from `edge-sdk distill`: its parameters go into the bundle's manifest
+        shutil.copyfile(record, out / DISTILLATION_RECORD)
+
+
+def _distillation(source_dir: Path) -> dict | None:
+    """How the student was distilled (parameters, accuracies), when the source model is a student."""
+    record = source_dir / DISTILLATION_RECORD
+    return json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
 
 
 def _batches(encoder: TextEncoder, texts: list[str], size: int) -> list[dict[str, np.ndarray]]:

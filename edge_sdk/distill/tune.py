@@ -5,8 +5,10 @@ asked), trains a student and reports validation accuracy after every epoch; a Me
 stops trials that fall below the median of earlier ones at the same epoch. `trials` is the size
 the study should reach, counted over every worker (finished, pruned and running trials), so
 rerunning the same command resumes an interrupted study and several workers on one storage URL
-share the work. The best student trained *in this folder* is kept in `<out>/student`; the
-study's best parameters go to `<out>/best_params.json`, which a build records in its recipe.
+share the work. A new study first tries the base config (the recipe's known-good values), then
+samples. The best student trained *in this folder* is kept in `<out>/student`; the study's best
+parameters go to `<out>/best_params.json` and, as the `distilled` recipe with those values, to
+`<out>/recipe.toml` (`edge-sdk build --recipe <out>/recipe.toml` records them in every bundle).
 """
 
 from __future__ import annotations
@@ -81,6 +83,17 @@ def suggest(trial, space: SearchSpace, base: DistillConfig, teacher_layers: int)
         temperature=trial.suggest_float("temperature", *space.temperature),
         learning_rate=trial.suggest_float("learning_rate", *space.learning_rate, log=True),
         epochs=trial.suggest_int("epochs", *space.epochs))
+
+
+def starting_point(base: DistillConfig, space: SearchSpace) -> dict:
+    """The base config's parameters, clipped into the space: a new study tries them first, so the
+    search starts from the recipe's known-good values instead of from a random draw."""
+    def clip(value, bounds):
+        return min(max(value, bounds[0]), bounds[1])
+
+    return {"alpha": clip(base.alpha, space.alpha), "temperature": clip(base.temperature, space.temperature),
+            "learning_rate": clip(base.learning_rate, space.learning_rate),
+            "epochs": int(clip(base.epochs, space.epochs))}
 
 
 def pruning_callback(trial):
@@ -190,7 +203,10 @@ def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, 
     # Seeded on the default (private) storage, so a rerun repeats; unseeded on a shared one, so that
     # workers started together do not all sample the same first trials.
     study.sampler = optuna.samplers.TPESampler(seed=None if storage else base.seed + len(study.trials))
-    prepared = prepared or prepare(teacher_dir, data, base.max_length, cache_dir=out_dir / "cache")
+    if not study.trials:  # skip_if_exists: a worker that finds it queued already adds none
+        study.enqueue_trial(starting_point(base, space), skip_if_exists=True)
+    prepared = prepared or prepare(teacher_dir, data, base.max_length, cache_dir=out_dir / "cache",
+                                   augment=base.augment, seed=base.seed)
     student_dir, worker = out_dir / "student", f"{socket.gethostname()}:{os.getpid()}"
     study.set_user_attr("teacher_accuracy", prepared.teacher_accuracy())
     ran: list[int] = []
@@ -224,7 +240,25 @@ def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, 
         study.optimize(objective, n_trials=1, callbacks=[after], gc_after_trial=True)
     _wait_for_other_workers(study)
     shutil.rmtree(out_dir / "work", ignore_errors=True)
-    return _result(study, url, prepared, student_dir, tuple(ran), out_dir)
+    result = _result(study, url, prepared, student_dir, tuple(ran), out_dir)
+    write_recipe(out_dir / "recipe.toml", result, base)
+    return result
+
+
+def write_recipe(path: Path, result: SearchResult, base: DistillConfig) -> Path:
+    """The `distilled` recipe with the study's best parameters: `edge-sdk build --recipe PATH` trains
+    that student and records the parameters in every bundle's manifest."""
+    from ..recipes import dump_recipe, load_recipe
+
+    template = load_recipe("distilled")
+    settings = {k: v for k, v in base.as_dict().items() if k != "seed" and v is not None}  # build sets the seed
+    settings.update({k: v for k, v in result.best_params.items() if v is not None})
+    recipe = dataclasses.replace(
+        template, name=f"distilled-{result.study_name}", distill=settings,
+        why=f"{template.why}; parameters of trial {result.best_trial} of Optuna study {result.study_name!r} "
+            f"(validation accuracy {result.best_value:.4f})")
+    path.write_text(dump_recipe(recipe), encoding="utf-8")
+    return path
 
 
 def _result(study, url: str, prepared: Prepared, student_dir: Path, ran: tuple[int, ...],
