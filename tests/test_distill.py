@@ -173,8 +173,9 @@ def test_student_defaults_to_every_other_layer_and_from_a_smaller_config():
     from edge_sdk.distill import make_student, student_from_config
     from edge_sdk.distill.student import every_other_layer, spread_layers
 
-    assert every_other_layer(6) == (0, 2, 4) and every_other_layer(4) == (0, 2)
-    assert spread_layers(6, 3) == (0, 2, 4) and spread_layers(6, 2) == (0, 3) and spread_layers(4, 4) == (0, 1, 2, 3)
+    assert every_other_layer(6) == (1, 3, 5) and every_other_layer(4) == (1, 3) and every_other_layer(5) == (0, 2, 4)
+    assert spread_layers(6, 3) == (1, 3, 5) and spread_layers(6, 2) == (2, 5) and spread_layers(4, 4) == (0, 1, 2, 3)
+    assert spread_layers(6, 1) == (5,)
     teacher = tiny_teacher(("a", "b"), layers=4)
     assert make_student(teacher).config.num_hidden_layers == 2
     small = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -211,7 +212,8 @@ def test_hidden_state_loss_matches_hand_computation_and_skips_padding():
     from edge_sdk.distill.loss import hidden_state_loss
     from edge_sdk.distill.student import layer_map
 
-    assert layer_map((0, 2, 4), 6) == (2, 4, 6) and layer_map((1, 3), 4) == (3, 4) and layer_map((5,), 6) == (6,)
+    assert layer_map(3, 6) == (2, 4, 6) and layer_map(2, 4) == (2, 4) and layer_map(1, 6) == (6,)
+    assert layer_map(2, 3) == (2, 3) and layer_map(4, 4) == (1, 2, 3, 4)
     g = torch.Generator().manual_seed(0)
     teacher = [torch.randn(2, 3, 4, generator=g) for _ in range(5)]  # embeddings + 4 layers
     student = [torch.randn(2, 3, 4, generator=g) for _ in range(3)]  # embeddings + 2 layers
@@ -422,7 +424,7 @@ def test_search_over_student_depth(teacher_dir, distill_data, tmp_path):
 
     result = search(teacher_dir, distill_data, tmp_path, trials=2, base=DistillConfig(max_length=32),
                     space=SearchSpace(epochs=(1, 1), depths=(1, 2)))
-    assert {tuple(r["layers"]) for r in result.rows} <= {(0,), (0, 2)}
+    assert {tuple(r["layers"]) for r in result.rows} <= {(3,), (1, 3)}  # spread over 4, ending at the top
     assert json.loads((tmp_path / "student" / "config.json").read_text())["num_hidden_layers"] in (1, 2)
 
 

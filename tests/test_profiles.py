@@ -52,7 +52,7 @@ def test_bad_profiles_and_names(tmp_path):
 def test_recipes():
     assert {"default", "distilled", "static-minmax", "static-entropy", "static-percentile"} <= set(available_recipes())
     assert load_recipe("default").distill is None
-    assert load_recipe("distilled").distill["layers"] == [0, 2, 4]
+    assert load_recipe("distilled").distill["layers"] == [1, 3, 5]
     assert load_recipe("static-entropy").quantization["calibration"] == "entropy"
     with pytest.raises(ProfileError, match="unknown recipe"):
         load_recipe("nope")

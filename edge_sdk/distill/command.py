@@ -94,7 +94,7 @@ def print_table(rows, teacher_accuracy: dict) -> None:
 @click.option("--teacher", required=True, type=click.Path(path_type=Path),
               help="Fine-tuned teacher: a folder written by save_pretrained, with a head for the data's labels.")
 @click.option("--data", required=True, help="CLINC150 folder/.json, .csv/.jsonl, a folder of splits, or a hub id.")
-@click.option("--layers", help="Teacher layers the student keeps, e.g. 0,2,4 (default: every other layer).")
+@click.option("--layers", help="Teacher layers the student keeps, e.g. 1,3,5 (default: every other layer, ending at the top).")
 @click.option("--depths", help="Search the student's depth over these counts, e.g. 2,3 (layers spread evenly).")
 @click.option("--trials", type=int, default=10, show_default=True,
               help="Trials the study should hold in all (over every worker); rerun to resume.")
@@ -128,7 +128,7 @@ def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_r
     Writes OUT/student (the best student, save_pretrained + tokenizer), OUT/best_params.json and
     OUT/recipe.toml (the distilled recipe with the best parameters, for `edge-sdk build --recipe`).
     Several workers started with one --storage URL share one study:
-      edge-sdk distill --teacher t1 --data ../shared/data/clinc150 --layers 0,2,4 --trials 20 \\
+      edge-sdk distill --teacher t1 --data ../shared/data/clinc150 --layers 1,3,5 --trials 20 \\
           --storage postgresql://optuna@db-host/optuna --study minilm-l3
     """
     import dataclasses

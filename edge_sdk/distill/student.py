@@ -26,15 +26,20 @@ def num_layers(config) -> int:
 
 
 def every_other_layer(n: int) -> tuple[int, ...]:
-    """DistilBERT's choice: layers 0, 2, 4, ... (half the depth, rounded up)."""
-    return tuple(range(0, n, 2))
+    """Every other layer, ending at the top one: 6 -> (1, 3, 5); 5 -> (0, 2, 4).
+
+    DistilBERT took 0, 2, 4, ...; keeping the teacher's last layer instead, the one its classifier
+    reads, measured better on CLINC150 (3-layer MiniLM students, same settings: validation / test
+    0.9455 / 0.8653 for 1,3,5 after 5 epochs, 0.9381 / 0.8529 for 0,3,5 after 5, 0.9374 / 0.8507
+    for 0,2,4 after 8; BENCHMARKS.md)."""
+    return tuple(range((n - 1) % 2, n, 2))
 
 
 def spread_layers(n: int, k: int) -> tuple[int, ...]:
-    """k of n layers spread evenly from the bottom: (6, 3) -> (0, 2, 4); (6, 2) -> (0, 3)."""
+    """k of n layers spread evenly, ending at the top one: (6, 3) -> (1, 3, 5); (6, 2) -> (2, 5)."""
     if not 1 <= k <= n:
         raise DistillError(f"a student of {k} layers cannot be taken from a teacher of {n}")
-    return tuple(sorted({(i * n) // k for i in range(k)}))
+    return tuple(sorted({n - 1 - (i * n) // k for i in range(k)}))
 
 
 def check_layers(layers, n: int) -> tuple[int, ...]:
@@ -94,12 +99,13 @@ def student_from_config(config, teacher):
     return AutoModelForSequenceClassification.from_config(config)
 
 
-def layer_map(layers, n: int) -> tuple[int, ...]:
-    """For each student layer, the teacher `hidden_states` index it stands for.
+def layer_map(k: int, n: int) -> tuple[int, ...]:
+    """For each of a k-layer student's layers, the teacher `hidden_states` index it should reproduce.
 
-    A student keeping teacher layers (0, 2, 4) of 6 replaces layers 0-1 by its first layer, 2-3 by
-    its second and 4-5 by its third: it should reproduce hidden_states[2], [4] and [6] (index 0
-    holds the embeddings, index i the output of layer i - 1).
+    TinyBERT's uniform mapping: student layer j stands for the teacher's first (j + 1) * n / k
+    layers, so the student's last layer always matches the teacher's last output. (6, 3) -> (2, 4, 6);
+    hidden_states[0] is the embeddings, hidden_states[i] the output of teacher layer i - 1.
     """
-    layers = tuple(layers)
-    return tuple(layers[j + 1] if j + 1 < len(layers) else n for j in range(len(layers)))
+    if not 1 <= k <= n:
+        raise DistillError(f"a student of {k} layers cannot be mapped onto a teacher of {n}")
+    return tuple(round((j + 1) * n / k) for j in range(k))

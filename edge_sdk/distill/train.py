@@ -134,7 +134,7 @@ def build_student(prepared: Prepared, config: DistillConfig):
 
 def student_layer_map(prepared: Prepared, config: DistillConfig) -> tuple[int, ...]:
     n = prepared.teacher_layers
-    return layer_map(check_layers(config.layers or every_other_layer(n), n), n)
+    return layer_map(len(check_layers(config.layers or every_other_layer(n), n)), n)
 
 
 def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Path, callbacks=(),
