@@ -113,7 +113,7 @@ def print_table(rows, teacher_accuracy: dict) -> None:
                                               "(a best_params.json); runs under accelerate launch / torchrun.")
 @click.option("--augment", type=click.IntRange(min=0), default=0, show_default=True,
               help="Perturbed copies of each training text (word drop/swap/replace, spliced halves), "
-                   "trained on the teacher's outputs; 2 lifted a 3-layer CLINC150 student most.")
+                   "trained on the teacher's outputs; each copy adds an epoch's worth of time.")
 @click.option("--hidden-weight", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
               help="Weight of a hidden-state loss pulling each student layer towards the teacher layer it "
                    "replaces (the teacher then runs on every batch: slower epochs); 0: logits only.")
