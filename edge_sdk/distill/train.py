@@ -25,7 +25,8 @@ from .student import check_layers, every_other_layer, layer_map, make_student, n
 
 @dataclass(frozen=True)
 class DistillConfig:
-    # Defaults: the best values measured on CLINC150 for a 3-layer MiniLM student (BENCHMARKS.md).
+    # Defaults: a 3-layer CLINC150 MiniLM student reached 0.9455 validation with them, tied with
+    # the best trial of a 5-trial Optuna study (0.9458; BENCHMARKS.md).
     alpha: float = 0.3  # weight of the CE on labels; 1 - alpha goes to the teacher's soft targets
     temperature: float = 8.0
     learning_rate: float = 3e-4
