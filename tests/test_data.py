@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from conftest import CLINC_DIR
 from edge_sdk.data import DataError, load_data
 from edge_sdk.data.loaders import carve
 
@@ -20,9 +19,8 @@ def rows(n_per_label=10, labels=("a", "b", "c")):
     return [{"text": f"{label} text {i}", "label": label} for label in labels for i in range(n_per_label)]
 
 
-@pytest.mark.skipif(not CLINC_DIR.is_dir(), reason="needs ../shared/data/clinc150")
-def test_clinc150_plus():
-    data = load_data(CLINC_DIR)
+def test_clinc150_plus(clinc_dir):
+    data = load_data(clinc_dir)
     assert len(data.labels) == 151 and data.oos_label == "oos"
     assert (len(data.train), len(data.validation), len(data.test)) == (15250, 3100, 5500)
     assert sum(1 for y in data.test.labels if y == data.oos_id) == 1000

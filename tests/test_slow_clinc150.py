@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLINC_DIR
 from edge_runtime import Manifest
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CLINC_DIR.is_dir(), reason="needs ../shared/data/clinc150")]
+pytestmark = pytest.mark.slow
 
 
-def test_clinc150_teacher_and_vnni_bundle(tmp_path):
+def test_clinc150_teacher_and_vnni_bundle(tmp_path, clinc_dir):
     out = tmp_path / "clinc"
     result = subprocess.run([str(Path(sys.executable).parent / "edge-sdk"), "build", "--target", "x86-avx512-vnni",
-                             "--data", str(CLINC_DIR), "--out", str(out)], capture_output=True, text=True)
+                             "--data", str(clinc_dir), "--out", str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = Manifest.read(out / "x86-avx512-vnni")
     teacher = manifest.metrics["teacher_accuracy"]
