@@ -13,7 +13,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from rich.console import Console
@@ -22,14 +22,13 @@ from edge_runtime.manifest import ModelFile
 from edge_runtime.tokenize import TextEncoder
 
 from ..data import LabelledData, load_data
+from ..distill.train import RECORD as DISTILLATION_RECORD
 from ..errors import AccuracyBudgetError, EdgeSdkError
 from ..export.onnx import INPUT_NAMES, ExportValidationError, compare_logits, export_onnx, onnx_logits, torch_logits
 from ..profiles import ModelSpec, TargetProfile, load_target
 from ..recipes import Recipe, load_recipe
 from .cache import StepCache, default_cache_dir, dir_fingerprint
 from .measure import measure_bundle, pytorch_reference
-
-DISTILLATION_RECORD = "distillation.json"  # written beside a student by edge_sdk.distill
 
 DEFAULT_HUB_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 FUSION_MIN_GAIN = 0.03  # keep the offline-fused graph only when it is at least 3% faster
@@ -186,21 +185,23 @@ class Build:
                 hidden_size=config.hidden_size))))
         return entry / "model.onnx", json.loads((entry / "fusion.json").read_text())
 
-    def calibration(self, n: int) -> tuple[list[dict[str, np.ndarray]], str]:
-        """Batches of `n` seeded training texts for static quantization, and their fingerprint."""
+    def calibration(self, n: int) -> tuple[Callable[[], list[dict[str, np.ndarray]]], str]:
+        """For static quantization: a function making batches of `n` seeded training texts (called
+        only when the step is not cached) and the key that names them in the cache."""
         data, encoder = self.calibration_source
-        texts = _calibration_texts(data, n, self.options.seed)
-        return _batches(encoder, texts, 8), f"{data.fingerprint}:{self.options.seed}:{n}"
+        key = f"{data.fingerprint}:{self.options.seed}:{n}"
+        return lambda: _batches(encoder, _calibration_texts(data, n, self.options.seed), 8), key
 
     def quantized(self, graph: Path, spec: ModelSpec) -> Path:
         from ..optimize.quantize import quantize
 
-        calibration, calibration_key = (self.calibration(spec.quantization.calibration_samples)
-                                        if spec.quantization.method == "static" else (None, None))
+        static = spec.quantization.method == "static"
+        calibration, key = self.calibration(spec.quantization.calibration_samples) if static else (None, None)
         inputs = {"graph": graph.parent.name, "quantization": dataclasses.asdict(spec.quantization),
-                  "calibration": calibration_key}
+                  "calibration": key}
         return self.cache.get_or_make(
-            "quantized", inputs, lambda out: quantize(graph, out / "model.onnx", spec.quantization, calibration)
+            "quantized", inputs,
+            lambda out: quantize(graph, out / "model.onnx", spec.quantization, calibration() if static else None),
         ) / "model.onnx"
 
     def tflite(self, source_dir: Path, model, spec: ModelSpec, profile: TargetProfile) -> Path:
@@ -208,15 +209,15 @@ class Build:
 
         length = spec.sequence_length or profile.max_length
         precision = {"dynamic": "dynamic-int8", "static": "int8"}.get(spec.quantization.method, spec.precision)
-        calibration, calibration_key = (self.calibration(spec.quantization.calibration_samples)
-                                        if precision == "int8" else (None, None))
+        calibrated = precision == "int8"
+        calibration, key = self.calibration(spec.quantization.calibration_samples) if calibrated else (None, None)
         inputs = {"model": source_dir.name, "length": length, "buckets": list(length_buckets(length)),
                   "precision": precision, "quantization": dataclasses.asdict(spec.quantization),
-                  "calibration": calibration_key}
+                  "calibration": key}
         return self.cache.get_or_make(
             "tflite", inputs,
             lambda out: export_tflite(model, out / "model.tflite", sequence_length=length, precision=precision,
-                                      calibration_batches=calibration),
+                                      calibration_batches=calibration() if calibrated else None),
         ) / "model.tflite"
 
     # -- one target ----------------------------------------------------------------------------

@@ -94,7 +94,8 @@ def print_table(rows, teacher_accuracy: dict) -> None:
 @click.option("--teacher", required=True, type=click.Path(path_type=Path),
               help="Fine-tuned teacher: a folder written by save_pretrained, with a head for the data's labels.")
 @click.option("--data", required=True, help="CLINC150 folder/.json, .csv/.jsonl, a folder of splits, or a hub id.")
-@click.option("--layers", help="Teacher layers the student keeps, e.g. 1,3,5 (default: every other layer, ending at the top).")
+@click.option("--layers", help="Teacher layers the student keeps, e.g. 1,3,5 "
+                               "(default: every other layer, ending at the top).")
 @click.option("--depths", help="Search the student's depth over these counts, e.g. 2,3 (layers spread evenly).")
 @click.option("--trials", type=int, default=10, show_default=True,
               help="Trials the study should hold in all (over every worker); rerun to resume.")
@@ -166,6 +167,7 @@ def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_r
                          hidden_weight=hidden_weight)
 
     if params is not None:
+        from .train import RECORD
         from .train import distill as run_distill
 
         base = dataclasses.replace(base, alpha=float(params["alpha"]), temperature=float(params["temperature"]),
@@ -174,7 +176,7 @@ def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_r
         student = run_distill(teacher, dataset, out_dir / "student", base, work_dir=out_dir / "work",
                               progress=_is_main_process())
         if _is_main_process():
-            record = json.loads((student / "distillation.json").read_text())
+            record = json.loads((student / RECORD).read_text())
             click.echo(f"student ({record['world_size']} process(es)) -> {student}: validation accuracy "
                        f"{record['validation_accuracy']:.4f}, test {record['test_accuracy']:.4f} "
                        f"(teacher {record['teacher_accuracy']['test']:.4f})")

@@ -68,14 +68,23 @@ def _cache_path(cache_dir, stem: str, *parts) -> Path | None:
     return Path(cache_dir) / f"{stem}-{key}.npz"
 
 
-def _save(cache: Path, arrays: dict) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, cache)  # atomic: workers sharing the folder race harmlessly
+def _cached(cache: Path | None, compute) -> dict[str, np.ndarray]:
+    """The arrays stored at `cache`, or `compute()`'s, written there atomically (workers sharing the
+    folder race harmlessly)."""
+    if cache is not None and cache.is_file():
+        with np.load(cache) as stored:
+            return {k: stored[k] for k in stored.files}
+    arrays = compute()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, cache)
+    return arrays
 
 
-def _load_teacher(teacher_dir):
+def load_teacher(teacher_dir: str | Path):
+    """(model, tokenizer) of a saved teacher; sdpa attention trains and predicts faster (export reloads eager)."""
     from transformers import AutoTokenizer
 
     from ..train.teacher import load_classifier
@@ -84,31 +93,35 @@ def _load_teacher(teacher_dir):
 
 
 def teacher_logits(teacher_dir: str | Path, data: LabelledData, cache_dir: str | Path | None,
-                   max_length: int, batch_size: int = 128) -> TeacherLogits:
-    """The teacher's logits on every split, from `cache_dir` when already computed there."""
-    cache = _cache_path(cache_dir, "teacher-logits", teacher_fingerprint(teacher_dir), data.fingerprint, max_length)
-    if cache is not None and cache.is_file():
-        with np.load(cache) as stored:
-            return TeacherLogits(**{s: stored[s] for s in SPLITS})
-    model, tokenizer = _load_teacher(teacher_dir)
-    result = TeacherLogits(**{s: predict_logits(model, tokenizer, list(getattr(data, s).texts), max_length,
-                                                batch_size) for s in SPLITS})
-    if cache is not None:
-        _save(cache, {s: getattr(result, s) for s in SPLITS})
-    return result
+                   max_length: int, batch_size: int = 128, *, teacher=None,
+                   fingerprint: str | None = None) -> TeacherLogits:
+    """The teacher's logits on every split, from `cache_dir` when already computed there.
+
+    `teacher`: its (model, tokenizer) when the caller holds them already (loaded here otherwise, and
+    only on a cache miss); `fingerprint`: its teacher_fingerprint, likewise.
+    """
+    fingerprint = fingerprint or teacher_fingerprint(teacher_dir)
+    cache = _cache_path(cache_dir, "teacher-logits", fingerprint, data.fingerprint, max_length)
+
+    def compute():
+        model, tokenizer = teacher or load_teacher(teacher_dir)
+        return {s: predict_logits(model, tokenizer, list(getattr(data, s).texts), max_length, batch_size)
+                for s in SPLITS}
+
+    arrays = _cached(cache, compute)
+    return TeacherLogits(**{s: arrays[s] for s in SPLITS})
 
 
 def teacher_logits_for(teacher_dir: str | Path, texts, cache_dir: str | Path | None, max_length: int,
-                       batch_size: int = 128) -> np.ndarray:
+                       batch_size: int = 128, *, teacher=None, fingerprint: str | None = None) -> np.ndarray:
     """The teacher's logits on any list of texts (the augmented ones), cached like `teacher_logits`."""
     texts = list(texts)
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
-    cache = _cache_path(cache_dir, "teacher-logits-texts", teacher_fingerprint(teacher_dir), digest, max_length)
-    if cache is not None and cache.is_file():
-        with np.load(cache) as stored:
-            return stored["logits"]
-    model, tokenizer = _load_teacher(teacher_dir)
-    logits = predict_logits(model, tokenizer, texts, max_length, batch_size)
-    if cache is not None:
-        _save(cache, {"logits": logits})
-    return logits
+    cache = _cache_path(cache_dir, "teacher-logits-texts", fingerprint or teacher_fingerprint(teacher_dir), digest,
+                        max_length)
+
+    def compute():
+        model, tokenizer = teacher or load_teacher(teacher_dir)
+        return {"logits": predict_logits(model, tokenizer, texts, max_length, batch_size)}
+
+    return _cached(cache, compute)["logits"]

@@ -19,8 +19,12 @@ import numpy as np
 
 from ..data import LabelledData
 from .errors import DistillError
-from .logits import TeacherLogits, predict_logits, teacher_logits, teacher_logits_for
+from .logits import (TeacherLogits, load_teacher, predict_logits, teacher_fingerprint, teacher_logits,
+                     teacher_logits_for)
 from .student import check_layers, every_other_layer, layer_map, make_student, num_layers, student_from_config
+
+
+RECORD = "distillation.json"  # beside every student: its config and accuracies (bundles copy it)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,11 @@ class Prepared:
     logits: TeacherLogits
     train: object  # datasets.Dataset with input ids, labels and teacher_logits (augmented texts included)
     validation: object  # datasets.Dataset with input ids and labels
-    augmented: int = 0  # how many of the training rows are augmented texts
+
+    @property
+    def augmented(self) -> int:
+        """How many training rows are augmented texts (they follow the original ones)."""
+        return len(self.train) - len(self.data.train)
 
     @property
     def teacher_layers(self) -> int:
@@ -100,27 +108,26 @@ def prepare(teacher_dir: str | Path, data: LabelledData, max_length: int = 64,
     """Teacher, its logits and the tokenised splits; `augment` perturbed copies of each training text
     join the training set with the teacher's logits as soft targets and its argmax as label."""
     import datasets
-    from transformers import AutoTokenizer
 
     from ..data import Split
-    from ..train.teacher import load_classifier, tokenized
+    from ..train.teacher import tokenized
     from .augment import augment_texts
     from .trainer import with_teacher_logits
 
     check_teacher(teacher_dir, data)
     _wait_for_local_main(Path(cache_dir) if cache_dir else None)
-    logits = teacher_logits(teacher_dir, data, cache_dir, max_length)
-    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir))
-    teacher = load_classifier(teacher_dir, attn="sdpa")  # sdpa trains faster; export reloads with eager
+    teacher, tokenizer = load_teacher(teacher_dir)  # loaded and hashed once for every logits cache below
+    known = {"teacher": (teacher, tokenizer), "fingerprint": teacher_fingerprint(teacher_dir)}
+    logits = teacher_logits(teacher_dir, data, cache_dir, max_length, **known)
     train = with_teacher_logits(tokenized(tokenizer, data.train, max_length), logits.train)
     extra = augment_texts(data.train.texts, augment, seed=seed) if augment else []
     if extra:
-        extra_logits = teacher_logits_for(teacher_dir, extra, cache_dir, max_length)
+        extra_logits = teacher_logits_for(teacher_dir, extra, cache_dir, max_length, **known)
         split = Split(tuple(extra), tuple(int(i) for i in extra_logits.argmax(-1)))
         rows = with_teacher_logits(tokenized(tokenizer, split, max_length), extra_logits)
         train = datasets.concatenate_datasets([train, rows.cast(train.features)])
     return Prepared(Path(teacher_dir), teacher, tokenizer, data, logits, train=train,
-                    validation=tokenized(tokenizer, data.validation, max_length), augmented=len(extra))
+                    validation=tokenized(tokenizer, data.validation, max_length))
 
 
 def build_student(prepared: Prepared, config: DistillConfig):
@@ -131,11 +138,6 @@ def build_student(prepared: Prepared, config: DistillConfig):
         return student_from_config(config.student_config, prepared.teacher)
     n = prepared.teacher_layers
     return make_student(prepared.teacher, check_layers(config.layers or every_other_layer(n), n))
-
-
-def student_layer_map(prepared: Prepared, config: DistillConfig) -> tuple[int, ...]:
-    n = prepared.teacher_layers
-    return layer_map(len(check_layers(config.layers or every_other_layer(n), n)), n)
 
 
 def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Path, callbacks=(),
@@ -176,7 +178,7 @@ def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Pat
         compute_metrics=accuracy_metric, callbacks=list(callbacks),
         alpha=config.alpha, temperature=config.temperature, hidden_weight=config.hidden_weight,
         teacher=prepared.teacher if config.hidden_weight else None,
-        layer_map=student_layer_map(prepared, config) if config.hidden_weight else (),
+        layer_map=layer_map(num_layers(student.config), prepared.teacher_layers) if config.hidden_weight else (),
     )
     if not progress:  # the caller reports per trial; no per-epoch log dicts on stdout
         trainer.remove_callback(PrinterCallback)
@@ -201,7 +203,7 @@ def save_student(trainer, tokenizer, out_dir: str | Path, record: dict) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     trainer.model.save_pretrained(str(tmp))  # safetensors; no pickled training_args.bin beside it
     tokenizer.save_pretrained(str(tmp))
-    (tmp / "distillation.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (tmp / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     old = out.with_name(f".{out.name}.{os.getpid()}.old")
     if out.exists():
         out.rename(old)

@@ -29,7 +29,7 @@ from ..data import LabelledData
 from .errors import DistillError
 from .storage import default_storage, open_storage, shown
 from .student import check_layers, every_other_layer, spread_layers
-from .train import DistillConfig, Prepared, prepare, save_student, test_accuracy, train_student
+from .train import RECORD, DistillConfig, Prepared, prepare, save_student, test_accuracy, train_student
 
 PARAMS = ("alpha", "temperature", "learning_rate", "epochs", "layers")
 
@@ -126,7 +126,7 @@ def _folder_lock(out_dir: Path):
 
 def _kept_accuracy(student_dir: Path) -> float:
     try:
-        return float(json.loads((student_dir / "distillation.json").read_text())["validation_accuracy"])
+        return float(json.loads((student_dir / RECORD).read_text())["validation_accuracy"])
     except (OSError, ValueError, KeyError, TypeError):
         return -math.inf
 
@@ -276,7 +276,7 @@ def _result(study, url: str, prepared: Prepared, student_dir: Path, ran: tuple[i
     kept = student_dir if (student_dir / "config.json").is_file() else None
     kept_trial, kept_test = None, None
     if kept is not None:
-        record = json.loads((kept / "distillation.json").read_text())
+        record = json.loads((kept / RECORD).read_text())
         kept_trial = record.get("trial")
         kept_test = record.get("test_accuracy")
         if kept_test is None:  # measured once per kept student, then stored beside it
@@ -285,9 +285,9 @@ def _result(study, url: str, prepared: Prepared, student_dir: Path, ran: tuple[i
             kept_test = test_accuracy(load_classifier(kept), prepared.tokenizer, prepared.data,
                                       record["config"]["max_length"])
             with _folder_lock(out_dir):
-                if json.loads((kept / "distillation.json").read_text()).get("trial") == kept_trial:
+                if json.loads((kept / RECORD).read_text()).get("trial") == kept_trial:
                     record["test_accuracy"] = kept_test
-                    (kept / "distillation.json").write_text(json.dumps(record, indent=2) + "\n")
+                    (kept / RECORD).write_text(json.dumps(record, indent=2) + "\n")
     result = SearchResult(study_name=study.study_name, storage=shown(url), best_trial=best.number,
                           best_params=params, best_value=float(best.value),
                           teacher_accuracy=prepared.teacher_accuracy(), student_dir=kept,
