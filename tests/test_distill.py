@@ -362,7 +362,9 @@ def test_search_on_a_tiny_model(teacher_dir, distill_data, tmp_path):
 
 
 def test_search_prunes_trials_below_the_median(teacher_dir, distill_data, tmp_path, monkeypatch):
-    """A MedianPruner stops a trial whose first-epoch accuracy is below earlier trials' median."""
+    """A MedianPruner stops a trial below earlier trials' median, but not before PRUNE_FROM_EPOCH."""
+    import optuna
+
     from edge_sdk.distill import DistillConfig, SearchSpace, search
     from edge_sdk.distill import tune
 
@@ -372,8 +374,10 @@ def test_search_prunes_trials_below_the_median(teacher_dir, distill_data, tmp_pa
     def scripted(prepared, config, work, callbacks=(), progress=True):
         value = next(values)
         trainer, _ = original(prepared, config, work, callbacks=(), progress=progress)
-        for cb in callbacks:  # replay a first-epoch report with a scripted accuracy
-            cb.on_evaluate(trainer.args, type("S", (), {"epoch": 1.0})(), None, metrics={"eval_accuracy": value})
+        for epoch in range(1, tune.PRUNE_FROM_EPOCH + 1):  # replay per-epoch reports with a scripted accuracy
+            for cb in callbacks:
+                cb.on_evaluate(trainer.args, type("S", (), {"epoch": float(epoch)})(), None,
+                               metrics={"eval_accuracy": value})
         return trainer, value
 
     monkeypatch.setattr(tune, "train_student", scripted)
@@ -382,6 +386,9 @@ def test_search_prunes_trials_below_the_median(teacher_dir, distill_data, tmp_pa
     states = {r["number"]: r["state"] for r in result.rows}
     assert states == {0: "COMPLETE", 1: "COMPLETE", 2: "PRUNED"}
     assert result.best_trial == 0 and result.student_trial == 0
+    study = optuna.load_study(study_name="distill", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    # The low trial was below the median from epoch 1 on and was stopped only at PRUNE_FROM_EPOCH.
+    assert study.trials[2].last_step == tune.PRUNE_FROM_EPOCH
 
 
 def test_interrupted_search_resumes_to_the_requested_count(teacher_dir, distill_data, tmp_path, monkeypatch):
