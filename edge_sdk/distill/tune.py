@@ -5,10 +5,11 @@ asked), trains a student and reports validation accuracy after every epoch; a Me
 stops trials that fall below the median of earlier ones at the same epoch, from epoch 3 on.
 `trials` is the size the study should reach, counted over every worker (finished, pruned and
 running trials), so rerunning the same command resumes an interrupted study and several workers
-on one storage URL share the work. A new study first tries the base config (the recipe's known-good values), then
-samples. The best student trained *in this folder* is kept in `<out>/student`; the study's best
-parameters go to `<out>/best_params.json` and, as the `distilled` recipe with those values, to
-`<out>/recipe.toml` (`edge-sdk build --recipe <out>/recipe.toml` records them in every bundle).
+on one storage URL share the work. A new study first tries the base config (the recipe's
+known-good values), then samples. The best student trained *in this folder* is kept in
+`<out>/student`; the study's best parameters go to `<out>/best_params.json` and, as the
+`distilled` recipe with those values, to `<out>/recipe.toml` (`edge-sdk build --recipe
+<out>/recipe.toml` records them in every bundle).
 """
 
 from __future__ import annotations

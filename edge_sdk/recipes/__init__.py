@@ -6,7 +6,6 @@ A recipe is recorded in every bundle it makes. Adding a recipe is adding a file.
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -51,23 +50,13 @@ def load_recipe(name_or_path: str) -> Recipe:
         raise ProfileError(f"recipe {name_or_path}: {exc}") from None
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} into a recipe")
-
-
 def dump_recipe(recipe: Recipe) -> str:
-    """The TOML text that `load_recipe` reads back as `recipe` (flat tables of numbers, strings, lists)."""
-    lines = [f"name = {_toml_value(recipe.name)}", f"why = {_toml_value(recipe.why)}"]
-    for table, values in (("teacher", recipe.teacher), ("distill", recipe.distill),
-                          ("quantization", recipe.quantization)):
-        if values:
-            lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
-    return "\n".join(lines) + "\n"
+    """The TOML text that `load_recipe` reads back as `recipe` (TOML has no null: None values are left out)."""
+    import tomli_w
+
+    data: dict[str, Any] = {"name": recipe.name, "why": recipe.why}
+    for table in ("teacher", "distill", "quantization"):
+        values = getattr(recipe, table)
+        if values is not None:
+            data[table] = {k: v for k, v in values.items() if v is not None}
+    return tomli_w.dumps(data)
