@@ -85,7 +85,7 @@ def _teacher_model(path: str, quantized: bool):
 
     from ..train.teacher import load_classifier
 
-    model = load_classifier(path, attn="sdpa")
+    model = load_classifier(path)
     if quantized:
         from torch.ao.quantization import quantize_dynamic
 

@@ -41,7 +41,7 @@ def pytorch_reference(model_dir: Path, data: LabelledData, max_length: int, late
     from ..train.teacher import load_classifier
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = load_classifier(model_dir, attn="sdpa")
+    model = load_classifier(model_dir)
     texts = list(data.test.texts)
     predicted = []
     with torch.inference_mode():

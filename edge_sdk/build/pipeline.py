@@ -337,9 +337,9 @@ class Build:
 
 
 def _load_eval_model(path: Path):
-    from ..train.teacher import load_classifier
+    from ..train.teacher import EXPORTABLE, load_classifier
 
-    return load_classifier(path, attn="eager")
+    return load_classifier(path, attn=EXPORTABLE)
 
 
 def _model_config(model_ref: str):

@@ -89,7 +89,7 @@ def load_teacher(teacher_dir: str | Path):
 
     from ..train.teacher import load_classifier
 
-    return load_classifier(teacher_dir, attn="sdpa"), AutoTokenizer.from_pretrained(str(teacher_dir))
+    return load_classifier(teacher_dir), AutoTokenizer.from_pretrained(str(teacher_dir))
 
 
 def teacher_logits(teacher_dir: str | Path, data: LabelledData, cache_dir: str | Path | None,
