@@ -8,7 +8,6 @@ Ctrl-C leaves the previous bundle (or nothing) at the output path, never half a 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import tarfile
@@ -21,14 +20,13 @@ from typing import Callable, Iterator
 import numpy as np
 
 from edge_runtime.backends import load_backend
-from edge_runtime.manifest import Manifest, ModelFile, sha256_file
+from edge_runtime.fixtures import Fixtures
+from edge_runtime.manifest import FIXTURES_FILE, TOKENIZER_FILE, Manifest, ModelFile, sha256_file
 from edge_runtime.parity import replay
 from edge_runtime.pipeline import Pipeline
 from edge_runtime.tokenize import TextEncoder
 
-TOKENIZER_FILE = "tokenizer.json"
 HOST_PROVIDERS = ("CPUExecutionProvider",)  # build-time checks run here, whatever the target's providers
-FIXTURES_FILE = "fixtures.json"
 
 
 @contextmanager
@@ -66,8 +64,7 @@ def write_bundle(out_dir: Path, *, tokenizer_path: Path, models: list[tuple[Mode
         shutil.copyfile(tokenizer_path, tmp / TOKENIZER_FILE)
         for entry, source in models:
             shutil.copyfile(source, tmp / entry.file)
-        fixtures = make_fixtures(tmp, [m for m, _ in models], fixture_texts, max_length)
-        (tmp / FIXTURES_FILE).write_text(json.dumps(fixtures), encoding="utf-8")
+        make_fixtures(tmp, [m for m, _ in models], fixture_texts, max_length).write(tmp / FIXTURES_FILE)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         manifest = Manifest(
             labels=tuple(labels), models=tuple(m for m, _ in models), files=files, max_length=max_length,
@@ -86,7 +83,7 @@ def write_bundle(out_dir: Path, *, tokenizer_path: Path, models: list[tuple[Mode
     return manifest
 
 
-def make_fixtures(bundle_dir: Path, models: list[ModelFile], texts: list[str], max_length: int) -> dict:
+def make_fixtures(bundle_dir: Path, models: list[ModelFile], texts: list[str], max_length: int) -> Fixtures:
     """Token ids and each model's logits for `texts`, computed by the runtime's own code on this host."""
     encoder = TextEncoder(bundle_dir / TOKENIZER_FILE, max_length)
     ids = encoder.ids(texts)
@@ -98,8 +95,8 @@ def make_fixtures(bundle_dir: Path, models: list[ModelFile], texts: list[str], m
         else:
             ids_m = ids
         rows = [backend.run(encoder.feeds([row], backend.input_names))[0] for row in ids_m]
-        logits[entry.file] = np.asarray(rows, dtype=np.float32).tolist()
-    return {"texts": list(texts), "input_ids": ids, "logits": logits}
+        logits[entry.file] = tuple(tuple(row) for row in np.asarray(rows, dtype=np.float32).tolist())
+    return Fixtures(tuple(texts), tuple(tuple(row) for row in ids), logits)
 
 
 def self_check(bundle_dir: Path) -> None:

@@ -192,7 +192,7 @@ def cmd_bench(args) -> int:
         if not texts:
             raise InputError(f"{args.texts} holds no text")
     else:
-        texts = load_fixtures(pipe)["texts"]
+        texts = list(load_fixtures(pipe).texts)
     latency = batch1_latency(lambda batch: pipe(batch), texts, warmup=args.warmup)
     qps = throughput(lambda batch: pipe(batch, batch_size=32), texts * max(1, 256 // len(texts)), 32)
     result = {"bundle": str(args.bundle), "model": pipe.model.file, "threads": args.threads,

@@ -18,8 +18,12 @@ from .errors import BundleError, SchemaVersionError
 
 # Bump when a reader of the old format would misread a new bundle (not for added optional fields).
 SCHEMA_VERSION = 1
-MANIFEST_FILE = "manifest.json"
 BACKENDS = ("onnx", "tflite")
+# File names inside a bundle, and the inputs a classifier may take: spelled here once, for the SDK too.
+MANIFEST_FILE = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"
+FIXTURES_FILE = "fixtures.json"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # BERT's; MPNet/RoBERTa take the first two
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,8 @@ class Manifest:
     max_length: int
     schema_version: int = SCHEMA_VERSION
     task: str = "text-classification"
-    tokenizer_file: str = "tokenizer.json"
-    fixtures_file: str | None = "fixtures.json"
+    tokenizer_file: str = TOKENIZER_FILE
+    fixtures_file: str | None = FIXTURES_FILE
     # Below this top softmax score the prediction becomes `oos_label` (CLINC150's "oos").
     oos_label: str | None = None
     oos_threshold: float | None = None

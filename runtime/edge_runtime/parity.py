@@ -6,12 +6,12 @@ demo), so "same predictions everywhere" is a measured statement.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import BundleError
+from .fixtures import Fixtures
 from .pipeline import Pipeline
 
 
@@ -36,28 +36,22 @@ class ParityReport:
                 f"argmax agree {self.argmax_agree}/{self.n}: {status}")
 
 
-def load_fixtures(pipe: Pipeline) -> dict:
+def load_fixtures(pipe: Pipeline) -> Fixtures:
     name = pipe.manifest.fixtures_file
     if name is None:
         raise BundleError("bundle has no parity fixtures")
-    try:
-        data = json.loads(pipe.bundle.path(name).read_text(encoding="utf-8"))
-        texts, ids, logits = data["texts"], data["input_ids"], data["logits"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"parity fixtures {name} are malformed: {exc}") from None
-    if pipe.model.file not in logits:
-        raise BundleError(f"parity fixtures hold no logits for {pipe.model.file}")
-    return {"texts": texts, "input_ids": ids, "logits": np.asarray(logits[pipe.model.file], dtype=np.float32)}
+    return Fixtures.read(pipe.bundle.path(name))
 
 
 def replay(pipe: Pipeline) -> ParityReport:
     fixtures = load_fixtures(pipe)
-    ids = pipe.encoder.ids(fixtures["texts"])
-    same_ids = sum(a == b for a, b in zip(ids, fixtures["input_ids"]))
+    want = fixtures.logits_for(pipe.model.file)
+    ids = pipe.encoder.ids(list(fixtures.texts))
+    recorded = [list(row) for row in fixtures.input_ids]
+    same_ids = sum(a == b for a, b in zip(ids, recorded))
     # Recorded ids, so a tokenizer difference cannot hide a model difference; batch 1 as at build
     # time, since dynamic int8 scales depend on the whole batch (padding included).
-    got = pipe.logits_for_ids(fixtures["input_ids"], batch_size=1)
-    want = fixtures["logits"]
+    got = pipe.logits_for_ids(recorded, batch_size=1)
     if got.shape != want.shape:
         raise BundleError(f"fixtures hold logits of shape {want.shape}, the model gives {got.shape}")
     return ParityReport(
