@@ -64,7 +64,7 @@ $(MOBILE)/www/vendor/onnxruntime-web/ort.wasm.min.mjs: $(MOBILE)/node_modules/.p
 	cd $(MOBILE) && npm run -s vendor
 
 $(MOBILE_OUT)/bundle/manifest.json: $(STAMP) $(MOBILE)/tests/make_test_bundle.py $(wildcard runtime/edge_runtime/*.py) \
-		edge_sdk/build/bundle.py edge_sdk/export/onnx.py targets/web-wasm.toml
+		edge_sdk/builder/bundle.py edge_sdk/export/onnx.py edge_sdk/optimize/quantize_onnx.py targets/web-wasm.toml
 	$(BIN)/python $(MOBILE)/tests/make_test_bundle.py $(MOBILE_OUT)
 
 mobile-test: setup $(CHROMIUM) $(MOBILE)/www/vendor/onnxruntime-web/ort.wasm.min.mjs $(MOBILE_OUT)/bundle/manifest.json

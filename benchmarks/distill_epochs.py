@@ -55,7 +55,7 @@ def main() -> None:
             print(json.dumps({"epoch": round(state.epoch or 0), "validation": metrics.get("eval_accuracy"),
                               **scores(model), "seconds": round(time.monotonic() - started)}), flush=True)
 
-    teacher = {"validation": prepared.logits.accuracy(data, "validation"), "test": prepared.logits.accuracy(data, "test")}
+    teacher = {split: prepared.logits.accuracy(data, split) for split in ("validation", "test")}
     print(json.dumps({"teacher": teacher, "train_rows": len(prepared.train), "augmented": prepared.augmented,
                       "config": config.as_dict()}), flush=True)
     trainer, _ = train_student(prepared, config, (args.save or "build/distill-epochs") + ".work",

@@ -100,7 +100,8 @@ def patch_average() -> None:
                         total[name] = total.get(name, 0) + value.detach().float()
                     count[0] += 1
 
-        trainer, accuracy = original(prepared, config, work_dir, callbacks=[*callbacks, Accumulate()], progress=progress)
+        trainer, accuracy = original(prepared, config, work_dir, callbacks=[*callbacks, Accumulate()],
+                                     progress=progress)
         trainer.model.load_state_dict({name: value / count[0] for name, value in total.items()})
         scores = {}
         for split in ("validation", "test"):

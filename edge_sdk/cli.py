@@ -1,5 +1,5 @@
-"""`edge-sdk`: the host-side command line. Each command lives beside the step it drives;
-this module only assembles the group, so `edge-sdk --help` stays fast (no torch import)."""
+"""`edge-sdk`: the host-side command line. Each command lives beside the step it drives; this
+module only assembles the group, so `edge-sdk --help` stays fast (no torch import)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import sys
 
 import click
 
-from .errors import friendly_errors
+from .command import Command, command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Group(click.Group):
+    command_class = Command
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="edge-sdk")
 def cli():
     """Compress a Transformer text classifier into verified bundles per hardware target.
@@ -35,7 +39,7 @@ def targets():
         click.echo(f"{name:<18} {profile.why}  [{formats}]")
 
 
-@cli.command()
+@command()
 @click.argument("bundle", type=click.Path(path_type=str))
 @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads for the replay.")
 def verify(bundle, threads):
@@ -46,21 +50,18 @@ def verify(bundle, threads):
     sys.exit(runtime_main(args))
 
 
-def _register():
-    from .build.command import build
-    from .mobile import mobile_install
-
-    for command in (build, mobile_install):
-        cli.add_command(command)
+def _register() -> None:
     from .benchmark.command import benchmark
-    cli.add_command(benchmark)
+    from .builder.command import build
     from .distill.command import distill
-    cli.add_command(distill)
+    from .mobile.command import mobile_install
+
+    for each in (verify, build, benchmark, distill, mobile_install):
+        cli.add_command(each)
 
 
 _register()
 
 
 def main():
-    with friendly_errors():
-        cli()
+    cli()

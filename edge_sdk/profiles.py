@@ -2,48 +2,64 @@
 
 A profile says what a target needs (formats, opset, quantization, execution, budgets); the
 reason for each value sits beside it in the TOML file. Adding a target is adding a file.
+Each model file's quantization is typed by its format: ONNX Runtime's settings for ONNX models,
+LiteRT's for TFLite models, so a setting a format cannot honour is refused when the file loads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-QUANT_METHODS = ("none", "dynamic", "static", "fp16")
-CALIBRATIONS = ("minmax", "entropy", "percentile")
-FORMATS = ("onnx", "tflite")
+from .config import check, from_table
+from .errors import ConfigError
 
-
-class ProfileError(ValueError):
-    """A target name that does not exist or a profile file that does not parse."""
+INT8 = Literal["int8", "uint8"]
 
 
 @dataclass(frozen=True)
-class Quantization:
-    method: str = "none"  # none | dynamic | static | fp16
-    weight_type: str = "int8"  # int8 | uint8
-    activation_type: str = "uint8"  # static only: uint8 | int8
+class OnnxQuantization:
+    """onnxruntime.quantization settings for an ONNX model file."""
+
+    method: Literal["none", "dynamic", "static", "fp16"] = "none"
+    weight_type: INT8 = "int8"
+    activation_type: INT8 = "uint8"  # static only
     per_channel: bool = False
     reduce_range: bool = False
     symmetric_activations: bool = False
-    calibration: str = "minmax"  # static only: minmax | entropy | percentile
+    calibration: Literal["minmax", "entropy", "percentile"] = "minmax"  # static only
     calibration_samples: int = 256
     op_types: tuple[str, ...] = ()  # empty: the quantizer's default set
     exclude_nodes: tuple[str, ...] = ()  # regexes on node names kept in float (sensitive layers)
     keep_io_types: bool = True  # fp16: keep float32 inputs/outputs
 
     def __post_init__(self):
-        if self.method not in QUANT_METHODS:
-            raise ProfileError(f"quantization method {self.method!r} is not one of {', '.join(QUANT_METHODS)}")
-        if self.calibration not in CALIBRATIONS:
-            raise ProfileError(f"calibration {self.calibration!r} is not one of {', '.join(CALIBRATIONS)}")
-        for name in ("weight_type", "activation_type"):
-            if getattr(self, name) not in ("int8", "uint8"):
-                raise ProfileError(f"{name} must be int8 or uint8, not {getattr(self, name)!r}")
+        check(self.calibration_samples >= 1, f"calibration_samples must be at least 1, got {self.calibration_samples}")
+
+
+@dataclass(frozen=True)
+class TFLiteQuantization:
+    """LiteRT (ai-edge-quantizer) settings for a .tflite model file."""
+
+    # none: fp32; fp16: fp16 weights; dynamic: int8 weights, activations quantized at run time;
+    # static: int8 weights and calibrated int8 activations where they keep accuracy (export/tflite.py).
+    method: Literal["none", "fp16", "dynamic", "static"] = "none"
+    calibration_samples: int = 256  # static only: training texts whose activation ranges are recorded
+
+    def __post_init__(self):
+        check(self.calibration_samples >= 1, f"calibration_samples must be at least 1, got {self.calibration_samples}")
+
+    @property
+    def precision(self) -> str:
+        """The name export_tflite takes."""
+        return {"none": "fp32", "fp16": "fp16", "dynamic": "dynamic-int8", "static": "int8"}[self.method]
+
+
+QUANTIZATION_TYPES = {"onnx": OnnxQuantization, "tflite": TFLiteQuantization}
 
 
 @dataclass(frozen=True)
@@ -51,15 +67,16 @@ class ModelSpec:
     """One model file the target ships."""
 
     file: str
-    format: str  # onnx | tflite
-    precision: str  # fp32 | fp16 | int8
-    quantization: Quantization = field(default_factory=Quantization)
+    format: Literal["onnx", "tflite"]
+    precision: Literal["fp32", "fp16", "int8"]
+    quantization: OnnxQuantization | TFLiteQuantization
     tolerance: float = 1e-4  # parity tolerance recorded in the manifest for device replays
     sequence_length: int | None = None  # static length (TFLite); None = dynamic axes
 
     def __post_init__(self):
-        if self.format not in FORMATS:
-            raise ProfileError(f"model {self.file}: format {self.format!r} is not one of {', '.join(FORMATS)}")
+        check(isinstance(self.quantization, QUANTIZATION_TYPES[self.format]),
+              f"{self.file}: a {self.format} model takes {QUANTIZATION_TYPES[self.format].__name__}")
+        check(self.tolerance > 0, f"{self.file}: tolerance must be positive, got {self.tolerance}")
 
 
 @dataclass(frozen=True)
@@ -76,16 +93,19 @@ class TargetProfile:
     max_size_mb: float | None = None
     max_latency_ms: float | None = None
 
+    def __post_init__(self):
+        check(bool(self.models), "a target ships at least one model ([[models]])")
+        check(self.max_length >= 2, f"max_length must be at least 2, got {self.max_length}")
+        check(self.max_accuracy_drop >= 0, f"max_accuracy_drop must be >= 0, got {self.max_accuracy_drop}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def with_quantization(self, **overrides: Any) -> "TargetProfile":
-        """The profile with quantization fields replaced in every int8 model (a recipe's override)."""
-        models = tuple(
-            dataclasses.replace(m, quantization=dataclasses.replace(m.quantization, **overrides))
-            if m.precision == "int8" else m
-            for m in self.models
-        )
+    def with_quantization(self, fmt: str, quantization) -> TargetProfile:
+        """The profile with `quantization` replacing the scheme of every int8 model of format `fmt`
+        (a recipe's override)."""
+        models = tuple(dataclasses.replace(m, quantization=quantization)
+                       if m.precision == "int8" and m.format == fmt else m for m in self.models)
         return dataclasses.replace(self, models=models)
 
 
@@ -105,31 +125,39 @@ def load_target(name_or_path: str) -> TargetProfile:
     else:
         entry = _targets_dir() / f"{name_or_path}.toml"
         if not entry.is_file():
-            raise ProfileError(f"unknown target {name_or_path!r}; known targets: {', '.join(available_targets())} "
-                               "(or give a path to a .toml profile)")
+            raise ConfigError(f"unknown target {name_or_path!r}; known targets: {', '.join(available_targets())} "
+                              "(or give a path to a .toml profile)")
         text, where = entry.read_text(encoding="utf-8"), f"targets/{name_or_path}.toml"
     try:
-        return parse_profile(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, TypeError, KeyError) as exc:
-        raise ProfileError(f"{where}: {exc}") from None
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return parse_profile(data, where)
 
 
-def parse_profile(data: dict[str, Any]) -> TargetProfile:
+def parse_profile(data: dict[str, Any], where: str = "profile") -> TargetProfile:
     data = dict(data)
     execution = data.pop("execution", {})
     budgets = data.pop("budgets", {})
-    models = []
-    for entry in data.pop("models"):
-        entry = dict(entry)
-        quant = dict(entry.pop("quantization", {}))
-        for key in ("op_types", "exclude_nodes"):
-            if key in quant:
-                quant[key] = tuple(quant[key])
-        models.append(ModelSpec(quantization=Quantization(**quant), **entry))
-    return TargetProfile(
-        models=tuple(models),
-        providers=tuple(execution.get("providers", ("CPUExecutionProvider",))),
-        threads=execution.get("threads"),
-        **budgets,
-        **data,
-    )
+    entries = data.pop("models", None)
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: needs one or more [[models]] tables")
+    models = tuple(_model_spec(entry, f"{where} [[models]] {i + 1}") for i, entry in enumerate(entries))
+    for table, name in ((execution, "execution"), (budgets, "budgets")):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+    return from_table(TargetProfile, {**data, **execution, **budgets}, where, models=models)
+
+
+def _model_spec(entry: Any, where: str) -> ModelSpec:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a table")
+    entry = dict(entry)
+    fmt = entry.get("format")
+    if fmt not in QUANTIZATION_TYPES:
+        raise ConfigError(f"{where}: format {fmt!r} is not one of {', '.join(QUANTIZATION_TYPES)}")
+    kind = QUANTIZATION_TYPES[fmt]
+    name = entry.get("file", "?")
+    quantization = from_table(kind, entry.pop("quantization", {}),
+                              f"{where} ({name}) [quantization], {fmt} models take {kind.__name__}")
+    return from_table(ModelSpec, entry, f"{where} ({name})", quantization=quantization)

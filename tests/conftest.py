@@ -87,7 +87,7 @@ def tiny_int8_onnx(tmp_path_factory, tiny_onnx) -> Path:
 
 
 def make_bundle(out: Path, tokenizer_path: Path, models, *, oos_threshold=None, max_length=32, **fields):
-    from edge_sdk.build.bundle import write_bundle
+    from edge_sdk.builder.bundle import write_bundle
 
     return write_bundle(out, tokenizer_path=tokenizer_path, models=models, fixture_texts=TEXTS,
                         max_length=max_length, labels=LABELS, oos_label="oos", oos_threshold=oos_threshold,

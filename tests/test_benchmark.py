@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import LABELS, REPO, tiny_bert
 
 QUERIES = 20
@@ -248,11 +247,11 @@ def test_help_says_500_is_a_default_not_a_floor():
 def test_bundle_for_an_absent_provider_runs_on_cpu_with_one_note(tmp_path, tokenizer_path, tiny_onnx):
     import warnings
 
-    from edge_runtime.manifest import ModelFile
-
     from conftest import TEXTS
+
+    from edge_runtime.manifest import ModelFile
     from edge_sdk.benchmark.variants import VariantSpec, open_runner
-    from edge_sdk.build.bundle import write_bundle
+    from edge_sdk.builder.bundle import write_bundle
 
     out = tmp_path / "gpu"
     write_bundle(out, tokenizer_path=tokenizer_path, fixture_texts=TEXTS, max_length=32, labels=LABELS,

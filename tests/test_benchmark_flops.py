@@ -36,7 +36,7 @@ def test_onnx_count_matches_config(tiny_model, tiny_onnx, tiny_int8_onnx, tmp_pa
 
 def test_fused_graph_counts_the_same(tiny_model, tiny_onnx, tmp_path):
     from edge_sdk.benchmark.flops import flops_from_config, flops_from_onnx
-    from edge_sdk.optimize.graph import fuse_transformer
+    from edge_sdk.optimize.fuse import fuse_transformer
 
     fused = tmp_path / "fused.onnx"
     fuse_transformer(tiny_onnx, fused, num_heads=2, hidden_size=32)

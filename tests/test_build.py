@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import tiny_bert
+
 from edge_runtime import Manifest
 
 BIN = Path(sys.executable).parent
@@ -122,16 +122,16 @@ def test_second_target_reuses_teacher(built, tmp_path):
 
 def test_accuracy_guard_ships_nothing(tmp_path, tiny_model_dir, tiny_data, monkeypatch, built):
     """Past the budget the build exits non-zero with the numbers and leaves no bundle."""
-    import edge_sdk.build.pipeline as pipeline
+    import edge_sdk.builder.guard as guard
     from edge_sdk.cli import cli
 
-    real = pipeline.measure_bundle
+    real = guard.measure_bundle
 
     def worse(*args, **kwargs):
         metrics = real(*args, **kwargs)
         return {**metrics, "accuracy": metrics["accuracy"] - 0.5}
 
-    monkeypatch.setattr(pipeline, "measure_bundle", worse)
+    monkeypatch.setattr(guard, "measure_bundle", worse)
     out = tmp_path / "out"
     (out / "arm64").mkdir(parents=True)
     (out / "arm64" / "old.txt").write_text("previous bundle")
@@ -145,9 +145,9 @@ def test_accuracy_guard_ships_nothing(tmp_path, tiny_model_dir, tiny_data, monke
 
 
 def test_interrupted_bundle_write_leaves_nothing(tmp_path, bundle_dir, tokenizer_path, tiny_onnx):
-    from edge_runtime.manifest import ModelFile
-
     from conftest import make_bundle
+
+    from edge_runtime.manifest import ModelFile
 
     out = tmp_path / "b"
 
@@ -198,24 +198,32 @@ def test_targets_and_verify_commands(built):
 
 
 def test_distilled_recipe_builds_a_smaller_student(tmp_path, built):
-    """`--recipe` with a distill section: the bundle ships a student with the chosen teacher layers."""
+    """`--recipe` with a distill step: the bundle ships a student with the chosen teacher layers."""
     import onnx
 
     recipe = tmp_path / "tiny-distilled.toml"
     recipe.write_text('name = "tiny-distilled"\nwhy = "a one-layer student of the tiny teacher, for tests"\n'
                       "[teacher]\nlearning_rate = 1e-3\nepochs = 1\nmin_steps = 200\npatience = 2\n"
-                      "[distill]\nlayers = [1]\nalpha = 0.5\ntemperature = 2.0\nlearning_rate = 1e-3\nepochs = 1\n")
+                      '[[steps]]\nstep = "distill"\nlayers = [1]\nalpha = 0.5\ntemperature = 2.0\n'
+                      "learning_rate = 1e-3\nepochs = 1\n")
     out = tmp_path / "out"
     result = edge_sdk("build", "--target", "x86-avx512-vnni", "--model", built["model"], "--data", built["data"],
                       "--recipe", recipe, "--out", out, "--cache-dir", built["cache"], "--latency-queries", "10",
                       "--max-accuracy-drop", "100")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "student: distil from the teacher" in result.stderr
+    assert "step 1 (distill)" in result.stderr
     manifest = Manifest.read(out / "x86-avx512-vnni")
-    assert manifest.recipe["name"] == "tiny-distilled" and manifest.recipe["distill"]["layers"] == [1]
+    assert manifest.recipe["name"] == "tiny-distilled"
+    assert manifest.recipe["steps"] == [{"name": "distill", "config": {**manifest.recipe["steps"][0]["config"],
+                                                                       "layers": [1]}}]
     distillation = manifest.source["distillation"]  # how the student was trained, beside the recipe
     assert distillation["config"]["layers"] == [1] and distillation["config"]["alpha"] == 0.5
     assert 0.0 <= distillation["test_accuracy"] <= 1.0
+    # the whole lineage: the teacher the build fine-tuned, then the distillation step
+    assert [entry["step"] for entry in manifest.source["lineage"]] == ["teacher", "distill"]
+    assert manifest.source["lineage"][1]["config"]["layers"] == [1]
+    # the target budget holds the export against the student; the total drop against the teacher is kept too
+    assert {"export_drop_points", "accuracy_drop_points"} <= set(manifest.models[0].metrics)
     student = onnx.load(str(out / "x86-avx512-vnni" / "model.int8.onnx"))
     teacher = onnx.load(str(built["out"] / "x86-avx512-vnni" / "model.int8.onnx"))
     assert len(student.graph.node) < len(teacher.graph.node)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
 
 TOPICS = {
@@ -297,16 +296,15 @@ def test_augmentation_adds_teacher_labelled_rows(teacher_dir, distill_data, tmp_
 
 
 def test_hidden_state_distillation_trains_and_is_recorded(teacher_dir, distill_data, tmp_path):
-    from edge_sdk.distill import DistillConfig, DistillError, distill
+    from edge_sdk.distill import DistillConfig, distill
+    from edge_sdk.errors import ConfigError
 
     out = distill(teacher_dir, distill_data, tmp_path / "student",
                   DistillConfig(layers=(0, 2), epochs=1, hidden_weight=1.0, max_length=32), progress=False)
     record = json.loads((out / "distillation.json").read_text())
     assert record["config"]["hidden_weight"] == 1.0 and 0.0 <= record["validation_accuracy"] <= 1.0
-    with pytest.raises(DistillError, match="hidden-state loss needs a student made of teacher layers"):
-        distill(teacher_dir, distill_data, tmp_path / "other",
-                DistillConfig(student_config=str(teacher_dir), epochs=1, hidden_weight=1.0, max_length=32),
-                progress=False)
+    with pytest.raises(ConfigError, match="hidden-state loss needs a student made of teacher layers"):
+        DistillConfig(student_config=str(teacher_dir), epochs=1, hidden_weight=1.0, max_length=32)
 
 
 def test_teacher_without_matching_head_is_refused(teacher_dir, tmp_path):
@@ -365,8 +363,7 @@ def test_search_prunes_trials_below_the_median(teacher_dir, distill_data, tmp_pa
     """A MedianPruner stops a trial below earlier trials' median, but not before PRUNE_FROM_EPOCH."""
     import optuna
 
-    from edge_sdk.distill import DistillConfig, SearchSpace, search
-    from edge_sdk.distill import tune
+    from edge_sdk.distill import DistillConfig, SearchSpace, search, tune
 
     values = iter([0.9, 0.8, 0.1])
     original = tune.train_student
@@ -394,8 +391,7 @@ def test_search_prunes_trials_below_the_median(teacher_dir, distill_data, tmp_pa
 def test_interrupted_search_resumes_to_the_requested_count(teacher_dir, distill_data, tmp_path, monkeypatch):
     import optuna
 
-    from edge_sdk.distill import DistillConfig, SearchSpace, search
-    from edge_sdk.distill import tune
+    from edge_sdk.distill import DistillConfig, SearchSpace, search, tune
 
     base = DistillConfig(layers=(0, 2), max_length=32)
     original, calls = tune.train_student, []
@@ -460,14 +456,15 @@ def test_cli_end_to_end(teacher_dir, distill_data_dir, tmp_path):
     assert 1e-4 <= saved["best_params"]["learning_rate"] <= 2e-4
     assert (out / "student" / "model.safetensors").is_file() and (out / "study.db").is_file()
     # The best parameters as a build recipe: what `edge-sdk build --recipe out/recipe.toml` reads.
-    from edge_sdk.distill import DistillConfig
     from edge_sdk.recipes import load_recipe
 
     recipe = load_recipe(str(out / "recipe.toml"))
     assert recipe.name == "distilled-distill" and f"trial {saved['best_trial']} " in recipe.why
-    assert {k: recipe.distill[k] for k in saved["best_params"]} == saved["best_params"]
-    assert recipe.distill["max_length"] == 32 and recipe.teacher == load_recipe("distilled").teacher
-    assert DistillConfig(seed=0, **{**recipe.distill, "layers": tuple(recipe.distill["layers"])}).layers == (0, 2)
+    (step,) = recipe.steps
+    config = step.config.as_dict()
+    assert step.name == "distill" and {k: config[k] for k in saved["best_params"]} == saved["best_params"]
+    assert step.config.max_length == 32 and recipe.teacher == load_recipe("distilled").teacher
+    assert step.config.layers == (0, 2)
     # The best parameters train one student again without a search (what `accelerate launch` runs).
     again = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--params", out / "best_params.json",
                     "--max-length", 32, "--out", tmp_path / "again")
@@ -493,7 +490,7 @@ def test_cli_is_registered_on_edge_sdk():
     (["--layers", ""], "at least one layer"),
     (["--layers", "0,two"], "comma-separated integers"),
     (["--depths", "7"], "a student of 7 layers cannot come from a teacher of 4"),
-    (["--layers", "0", "--depths", "1"], "not both"),
+    (["--layers", "0", "--depths", "1"], "give one of --layers"),
     (["--trials", "0"], "need at least 1 trial"),
     (["--epochs", "3-1"], "MIN <= MAX"),
     (["--alpha", "0:1.5"], "0.0 <= MIN <= MAX <= 1.0"),
@@ -512,7 +509,7 @@ def test_cli_missing_teacher_and_data(teacher_dir, distill_data_dir, tmp_path):
     result = run_cli("--teacher", tmp_path / "nope", "--data", distill_data_dir)
     assert result.exit_code == 2 and "no fine-tuned model at" in result.output
     result = run_cli("--teacher", teacher_dir, "--data", tmp_path / "missing.csv")
-    assert result.exit_code == 1 and "data not found" in str(result.exception)
+    assert result.exit_code == 1 and "Error: data not found" in result.output
 
 
 @pytest.mark.parametrize("url,message", [
@@ -521,11 +518,11 @@ def test_cli_missing_teacher_and_data(teacher_dir, distill_data_dir, tmp_path):
     ("not a url", "not a database URL"),
 ])
 def test_unreachable_or_bad_storage_is_one_line(teacher_dir, distill_data_dir, tmp_path, url, message):
-    """Through the real entry point: `error: ...` on one line, exit 1, the password masked."""
+    """Through the real entry point: `Error: ...` on one line, exit 1, the password masked."""
     proc = subprocess.run([sys.executable, "-m", "edge_sdk.distill", "--teacher", str(teacher_dir), "--data",
                            str(distill_data_dir), "--storage", url, "--out", str(tmp_path)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], proc.stderr
     assert "secret" not in proc.stderr

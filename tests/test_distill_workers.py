@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from test_distill import distill_data, distill_data_dir, one_torch_thread, teacher_dir  # noqa: F401 (fixtures)
 
 BIN = Path(sys.executable).parent  # the venv running the tests: its edge-sdk and accelerate

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from edge_runtime.bundle import open_bundle
 from edge_runtime.manifest import Manifest, ModelFile, sha256_file
-from edge_sdk.build.bundle import pack
-from edge_sdk.mobile import install_bundle, mobile_install
+from edge_sdk.builder.bundle import pack
+from edge_sdk.mobile import install_bundle
+from edge_sdk.mobile.command import mobile_install
 
 
 @pytest.fixture

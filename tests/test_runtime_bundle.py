@@ -85,7 +85,7 @@ def test_label_count_must_match_model_width(bundle_copy):
 
 
 def test_zip_and_tar_archives_load(bundle_dir, tmp_path):
-    from edge_sdk.build.bundle import pack
+    from edge_sdk.builder.bundle import pack
 
     tgz = pack(bundle_dir, tmp_path / "b.tar.gz")
     zpath = tmp_path / "b.zip"

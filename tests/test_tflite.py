@@ -9,12 +9,11 @@ from __future__ import annotations
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import LABELS, TEXTS, make_bundle
+
 from edge_runtime import Pipeline
 from edge_runtime.errors import BackendUnavailableError
 from edge_runtime.manifest import ModelFile

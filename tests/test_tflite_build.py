@@ -14,7 +14,7 @@ from edge_runtime import Manifest
 
 pytest.importorskip("litert_torch", reason="the tflite extra: pip install 'edge-sdk[tflite]'")
 
-from test_build import edge_sdk, tiny_data, tiny_model_dir  # noqa: E402,F401  (fixtures)
+from test_build import edge_sdk, tiny_data, tiny_model_dir  # noqa: F401  (fixtures)
 
 BIN = Path(sys.executable).parent
 
@@ -74,5 +74,5 @@ def test_build_without_the_converter_fails_in_one_line(tflite_built, tmp_path):
                             capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: TFLite export needs") and "pip install 'edge-sdk[tflite]'" in last
+    assert last.startswith("Error: TFLite export needs") and "pip install 'edge-sdk[tflite]'" in last
     assert "Traceback" not in result.stderr and not (tmp_path / "out" / "tflite-64").exists()

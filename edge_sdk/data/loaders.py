@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..errors import DataError
+
 TEXT_COLUMNS = ("text", "sentence", "query", "utterance")
 LABEL_COLUMNS = ("label", "intent", "category")
 SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "val", "valid", "dev"), "test": ("test",)}
 SUFFIXES = (".jsonl", ".csv", ".json")
 OOS = "oos"  # CLINC150's out-of-scope intent, also used by the embedded dataset
-
-
-class DataError(ValueError):
-    """The data cannot be used as given; the message says what to fix."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Knowledge distillation: a student from chosen teacher layers, trained on cached teacher logits,
 with an Optuna search over alpha, temperature, learning rate and epochs (one machine or many workers)."""
 
-from .errors import DistillError
+from ..errors import DistillError
+from .config import DistillConfig
 from .loss import distillation_loss
 from .student import make_student, student_from_config
 
@@ -10,7 +11,7 @@ __all__ = ["DistillConfig", "DistillError", "SearchResult", "SearchSpace", "dist
 
 
 def __getattr__(name):  # transformers/optuna load only when training is asked for
-    if name in ("DistillConfig", "distill"):
+    if name == "distill":
         from . import train
 
         return getattr(train, name)

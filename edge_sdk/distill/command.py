@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -9,7 +10,11 @@ from pathlib import Path
 
 import click
 
-from .errors import DistillError
+from ..command import command
+from ..errors import DistillError
+from .config import RECORD, DistillConfig
+
+STUDENT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # `--student` alone: the usual small student
 
 
 def _int_list(value: str | None, option: str) -> tuple[int, ...] | None:
@@ -28,7 +33,8 @@ def _epoch_range(value: str) -> tuple[int, int]:
     try:
         lo, hi = int(lo), int(hi or lo)
     except ValueError:
-        raise click.BadParameter(f"give epochs as MIN-MAX or N, e.g. 3-8, got {value!r}", param_hint="--epochs") from None
+        raise click.BadParameter(f"give epochs as MIN-MAX or N, e.g. 3-8, got {value!r}",
+                                 param_hint="--epochs") from None
     if not 1 <= lo <= hi:
         raise click.BadParameter(f"need 1 <= MIN <= MAX, got {value!r}", param_hint="--epochs")
     return lo, hi
@@ -90,13 +96,16 @@ def print_table(rows, teacher_accuracy: dict) -> None:
     console.print("(ran: epochs trained before the trial finished or was pruned; s: seconds)")
 
 
-@click.command()
+@command()
 @click.option("--teacher", required=True, type=click.Path(path_type=Path),
               help="Fine-tuned teacher: a folder written by save_pretrained, with a head for the data's labels.")
 @click.option("--data", required=True, help="CLINC150 folder/.json, .csv/.jsonl, a folder of splits, or a hub id.")
 @click.option("--layers", help="Teacher layers the student keeps, e.g. 1,3,5 "
                                "(default: every other layer, ending at the top).")
 @click.option("--depths", help="Search the student's depth over these counts, e.g. 2,3 (layers spread evenly).")
+@click.option("--student", metavar="MODEL", is_flag=False, flag_value=STUDENT_MODEL,
+              help="Train a pretrained model (folder or hub id) as the student, with its own tokenizer and a "
+                   f"fresh head, instead of one made of teacher layers; --student alone: {STUDENT_MODEL}.")
 @click.option("--trials", type=int, default=10, show_default=True,
               help="Trials the study should hold in all (over every worker); rerun to resume.")
 @click.option("--epochs", "epoch_range", default="3-8", show_default=True, help="Epochs range searched, MIN-MAX.")
@@ -121,8 +130,8 @@ def print_table(rows, teacher_accuracy: dict) -> None:
 @click.option("--max-length", type=click.IntRange(min=8), default=64, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_range, lr_range, storage, study_name, out_dir, params_file,
-            augment, hidden_weight, max_length, batch_size, seed):
+def distill(teacher, data, layers, depths, student, trials, epoch_range, alpha_range, t_range, lr_range, storage,
+            study_name, out_dir, params_file, augment, hidden_weight, max_length, batch_size, seed):
     """Distil a fine-tuned teacher into a smaller student, searching alpha, T, learning rate and epochs.
 
     \b
@@ -132,20 +141,11 @@ def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_r
       edge-sdk distill --teacher t1 --data ../shared/data/clinc150 --layers 1,3,5 --trials 20 \\
           --storage postgresql://optuna@db-host/optuna --study minilm-l3
     """
-    import dataclasses
-
-    from ..data import load_data
-    from .student import check_layers, num_layers
-    from .train import DistillConfig, check_teacher
-
     if trials < 1:
         raise click.BadParameter(f"need at least 1 trial, got {trials}", param_hint="--trials")
-    if layers and depths:
-        raise click.UsageError("give --layers (a fixed student) or --depths (search the depth), not both")
-    layer_list, depth_list = _int_list(layers, "--layers"), _int_list(depths, "--depths")
-    space = dict(epochs=_epoch_range(epoch_range), alpha=_float_range(alpha_range, "--alpha", 0.0, 1.0),
-                 temperature=_float_range(t_range, "--temperature", 1e-3),
-                 learning_rate=_float_range(lr_range, "--lr", 1e-9, 1.0))
+    if sum(bool(x) for x in (layers, depths, student)) > 1:
+        raise click.UsageError("give one of --layers (teacher layers), --depths (search the depth) or --student "
+                               "(a pretrained student)")
     params = _load_params(params_file) if params_file else None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and params is None:
         raise click.UsageError("under accelerate launch / torchrun give --params FILE to train one student; "
@@ -153,7 +153,27 @@ def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_r
     if not (teacher / "config.json").is_file():
         raise click.BadParameter(f"no fine-tuned model at {teacher} (needs config.json and weights)",
                                  param_hint="--teacher")
+    from ..data import load_data
+
     dataset = load_data(data, seed=seed)
+    layer_list, depth_list = _student_layers(teacher, dataset, layers, depths)
+    base = DistillConfig(layers=layer_list, student=student, max_length=max_length, batch_size=batch_size, seed=seed,
+                         augment=augment, hidden_weight=hidden_weight)
+    if params is not None:
+        _train_one(teacher, dataset, out_dir, base, params, layer_list)
+    else:
+        space = dict(epochs=_epoch_range(epoch_range), alpha=_float_range(alpha_range, "--alpha", 0.0, 1.0),
+                     temperature=_float_range(t_range, "--temperature", 1e-3),
+                     learning_rate=_float_range(lr_range, "--lr", 1e-9, 1.0))
+        _search(teacher, dataset, out_dir, base, space, depth_list, trials, storage, study_name)
+
+
+def _student_layers(teacher: Path, dataset, layers: str | None, depths: str | None):
+    """The --layers and --depths values checked against the teacher's depth."""
+    from .student import check_layers, num_layers
+    from .train import check_teacher
+
+    layer_list, depth_list = _int_list(layers, "--layers"), _int_list(depths, "--depths")
     n = num_layers(check_teacher(teacher, dataset))
     try:
         if layer_list is not None:
@@ -163,25 +183,27 @@ def distill(teacher, data, layers, depths, trials, epoch_range, alpha_range, t_r
                 raise DistillError(f"a student of {d} layers cannot come from a teacher of {n}")
     except DistillError as exc:
         raise click.BadParameter(str(exc), param_hint="--layers" if layer_list is not None else "--depths") from None
-    base = DistillConfig(layers=layer_list, max_length=max_length, batch_size=batch_size, seed=seed, augment=augment,
-                         hidden_weight=hidden_weight)
+    return layer_list, depth_list
 
-    if params is not None:
-        from .train import RECORD
-        from .train import distill as run_distill
 
-        base = dataclasses.replace(base, alpha=float(params["alpha"]), temperature=float(params["temperature"]),
-                                   learning_rate=float(params["learning_rate"]), epochs=int(params["epochs"]),
-                                   layers=layer_list or (tuple(params["layers"]) if params.get("layers") else None))
-        student = run_distill(teacher, dataset, out_dir / "student", base, work_dir=out_dir / "work",
-                              progress=_is_main_process())
-        if _is_main_process():
-            record = json.loads((student / RECORD).read_text())
-            click.echo(f"student ({record['world_size']} process(es)) -> {student}: validation accuracy "
-                       f"{record['validation_accuracy']:.4f}, test {record['test_accuracy']:.4f} "
-                       f"(teacher {record['teacher_accuracy']['test']:.4f})")
-        return
+def _train_one(teacher: Path, dataset, out_dir: Path, base: DistillConfig, params: dict, layer_list) -> None:
+    """--params: one student with known parameters (runs under accelerate launch / torchrun)."""
+    from .train import distill as run_distill
 
+    config = dataclasses.replace(base, alpha=float(params["alpha"]), temperature=float(params["temperature"]),
+                                 learning_rate=float(params["learning_rate"]), epochs=int(params["epochs"]),
+                                 layers=layer_list or (tuple(params["layers"]) if params.get("layers") else None))
+    student = run_distill(teacher, dataset, out_dir / "student", config, work_dir=out_dir / "work",
+                          progress=_is_main_process())
+    if _is_main_process():
+        record = json.loads((student / RECORD).read_text())
+        click.echo(f"student ({record['world_size']} process(es)) -> {student}: validation accuracy "
+                   f"{record['validation_accuracy']:.4f}, test {record['test_accuracy']:.4f} "
+                   f"(teacher {record['teacher_accuracy']['test']:.4f})")
+
+
+def _search(teacher: Path, dataset, out_dir: Path, base: DistillConfig, space: dict, depth_list, trials: int,
+            storage: str | None, study_name: str) -> None:
     from .tune import SearchSpace, search
 
     def on_trial(t):

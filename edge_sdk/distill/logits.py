@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import LabelledData
+from ..files import sha256_file
 
 SPLITS = ("train", "validation", "test")
 
@@ -39,9 +40,7 @@ def teacher_fingerprint(teacher_dir: str | Path) -> str:
     for path in sorted(Path(teacher_dir).iterdir()):
         if path.name == "config.json" or path.suffix in (".safetensors", ".bin"):
             digest.update(path.name.encode())
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+            digest.update(sha256_file(path).encode())
     return digest.hexdigest()
 
 
@@ -77,7 +76,7 @@ def _cached(cache: Path | None, compute) -> dict[str, np.ndarray]:
     arrays = compute()
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+        tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")  # np.savez keeps a .npz name as is
         np.savez(tmp, **arrays)
         os.replace(tmp, cache)
     return arrays
@@ -87,7 +86,7 @@ def load_teacher(teacher_dir: str | Path):
     """(model, tokenizer) of a saved teacher; sdpa attention trains and predicts faster (export reloads eager)."""
     from transformers import AutoTokenizer
 
-    from ..train.teacher import load_classifier
+    from ..models import load_classifier
 
     return load_classifier(teacher_dir), AutoTokenizer.from_pretrained(str(teacher_dir))
 

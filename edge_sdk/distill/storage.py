@@ -11,7 +11,7 @@ import time
 import warnings
 from pathlib import Path
 
-from .errors import DistillError
+from ..errors import DistillError
 
 HEARTBEAT_S = 30
 GRACE_S = 120

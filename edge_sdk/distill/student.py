@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import re
 
-from .errors import DistillError
+from ..errors import DistillError
 
 _LAYER_KEY = re.compile(r"^(.*?\blayer\.)(\d+)(\..*)$")
 

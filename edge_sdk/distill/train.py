@@ -7,7 +7,6 @@ Works unchanged under `accelerate launch` / torchrun (the Trainer runs DDP; rank
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -18,38 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from ..data import LabelledData
-from .errors import DistillError
-from .logits import (TeacherLogits, load_teacher, predict_logits, teacher_fingerprint, teacher_logits,
-                     teacher_logits_for)
+from ..errors import DistillError
+from ..files import atomic_dir, cache_home
+from ..models.lineage import read_lineage, write_lineage
+from ..models.resolve import resolve_model
+from .config import RECORD, DistillConfig
+from .logits import TeacherLogits, load_teacher, predict_logits, teacher_fingerprint, teacher_logits, teacher_logits_for
 from .student import check_layers, every_other_layer, layer_map, make_student, num_layers, student_from_config
-
-
-RECORD = "distillation.json"  # beside every student: its config and accuracies (bundles copy it)
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    # Defaults: a 3-layer CLINC150 MiniLM student reached 0.9455 validation with them, tied with
-    # the best trial of a 5-trial Optuna study (0.9458) and above all 13 others of a 14-trial one
-    # (BENCHMARKS.md).
-    alpha: float = 0.3  # weight of the CE on labels; 1 - alpha goes to the teacher's soft targets
-    temperature: float = 8.0
-    learning_rate: float = 3e-4
-    epochs: int = 5
-    layers: tuple[int, ...] | None = None  # teacher layers the student keeps; None: every other one
-    student_config: str | None = None  # instead of layers: a (smaller) config file/folder, fresh weights
-    batch_size: int = 32
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_length: int = 64
-    seed: int = 0
-    augment: int = 0  # perturbed copies of each training text, trained on the teacher's outputs (augment.py)
-    hidden_weight: float = 0.0  # weight of the hidden-state MSE to the teacher's layers (loss.py); 0: off
-
-    def as_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["layers"] = list(self.layers) if self.layers is not None else None
-        return out
 
 
 @dataclass
@@ -58,11 +32,12 @@ class Prepared:
 
     teacher_dir: Path
     teacher: object  # the teacher model, eval mode, CPU
-    tokenizer: object
+    tokenizer: object  # the student's: the teacher's own, unless the student is another pretrained model
     data: LabelledData
     logits: TeacherLogits
     train: object  # datasets.Dataset with input ids, labels and teacher_logits (augmented texts included)
     validation: object  # datasets.Dataset with input ids and labels
+    student_dir: Path | None = None  # a pretrained student (its own tokenizer); None: made from the teacher
 
     @property
     def augmented(self) -> int:
@@ -81,7 +56,7 @@ def check_teacher(teacher_dir: str | Path, data: LabelledData):
     """The teacher's config, or a DistillError when it is missing or does not classify `data`'s labels."""
     from transformers import AutoConfig
 
-    from ..train.teacher import has_head_for
+    from ..models import has_head_for
 
     path = Path(teacher_dir)
     if not (path / "config.json").is_file():
@@ -105,10 +80,17 @@ def _wait_for_local_main(cache_dir: Path | None, timeout_s: float = 1800.0) -> N
 
 
 def prepare(teacher_dir: str | Path, data: LabelledData, max_length: int = 64,
-            cache_dir: str | Path | None = None, augment: int = 0, seed: int = 0) -> Prepared:
+            cache_dir: str | Path | None = None, augment: int = 0, seed: int = 0,
+            student: str | None = None) -> Prepared:
     """Teacher, its logits and the tokenised splits; `augment` perturbed copies of each training text
-    join the training set with the teacher's logits as soft targets and its argmax as label."""
+    join the training set with the teacher's logits as soft targets and its argmax as label.
+
+    student: a pretrained model (folder or hub id) to train as the student. The teacher's logits are
+    computed on the teacher's own tokens, once per text; the student reads its own tokens of the
+    same texts, so the two may have different vocabularies and special tokens (MPNet -> MiniLM).
+    """
     import datasets
+    from transformers import AutoTokenizer
 
     from ..data import Split
     from ..train.teacher import tokenized
@@ -117,9 +99,11 @@ def prepare(teacher_dir: str | Path, data: LabelledData, max_length: int = 64,
 
     check_teacher(teacher_dir, data)
     _wait_for_local_main(Path(cache_dir) if cache_dir else None)
-    teacher, tokenizer = load_teacher(teacher_dir)  # loaded and hashed once for every logits cache below
-    known = {"teacher": (teacher, tokenizer), "fingerprint": teacher_fingerprint(teacher_dir)}
+    teacher, teacher_tokenizer = load_teacher(teacher_dir)  # loaded and hashed once for every logits cache below
+    known = {"teacher": (teacher, teacher_tokenizer), "fingerprint": teacher_fingerprint(teacher_dir)}
     logits = teacher_logits(teacher_dir, data, cache_dir, max_length, **known)
+    student_dir = Path(resolve_model(student, cache_home())) if student else None
+    tokenizer = AutoTokenizer.from_pretrained(str(student_dir)) if student_dir else teacher_tokenizer
     train = with_teacher_logits(tokenized(tokenizer, data.train, max_length), logits.train)
     extra = augment_texts(data.train.texts, augment, seed=seed) if augment else []
     if extra:
@@ -128,14 +112,17 @@ def prepare(teacher_dir: str | Path, data: LabelledData, max_length: int = 64,
         rows = with_teacher_logits(tokenized(tokenizer, split, max_length), extra_logits)
         train = datasets.concatenate_datasets([train, rows.cast(train.features)])
     return Prepared(Path(teacher_dir), teacher, tokenizer, data, logits, train=train,
-                    validation=tokenized(tokenizer, data.validation, max_length))
+                    validation=tokenized(tokenizer, data.validation, max_length), student_dir=student_dir)
 
 
 def build_student(prepared: Prepared, config: DistillConfig):
+    if config.student:
+        if prepared.student_dir is None:
+            raise ValueError("prepare() was called without the student this config names")
+        from ..models import load_classifier
+
+        return load_classifier(prepared.student_dir, prepared.data.labels)  # its encoder, a fresh head
     if config.student_config:
-        if config.hidden_weight:
-            raise DistillError("the hidden-state loss needs a student made of teacher layers (--layers), "
-                               "not a student_config")
         return student_from_config(config.student_config, prepared.teacher)
     n = prepared.teacher_layers
     return make_student(prepared.teacher, check_layers(config.layers or every_other_layer(n), n))
@@ -200,16 +187,12 @@ def save_student(trainer, tokenizer, out_dir: str | Path, record: dict) -> Path:
     out = Path(out_dir)
     if not trainer.is_world_process_zero():
         return out
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(str(tmp))  # safetensors; no pickled training_args.bin beside it
-    tokenizer.save_pretrained(str(tmp))
-    (tmp / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    old = out.with_name(f".{out.name}.{os.getpid()}.old")
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    lineage = read_lineage(record["teacher"]) + [{"step": "distill", **record}]
+    with atomic_dir(out) as tmp:
+        trainer.model.save_pretrained(str(tmp))  # safetensors; no pickled training_args.bin beside it
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_lineage(tmp, lineage)
     return out
 
 
@@ -223,7 +206,7 @@ def distill(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path,
     out_dir = Path(out_dir)
     work_dir = Path(work_dir or out_dir.with_name(out_dir.name + ".work"))
     prepared = prepare(teacher_dir, data, config.max_length, cache_dir=work_dir / "cache",
-                       augment=config.augment, seed=config.seed)
+                       augment=config.augment, seed=config.seed, student=config.student)
     trainer, val_acc = train_student(prepared, config, work_dir / "trainer", progress=progress)
     record = {"config": config.as_dict(), "validation_accuracy": val_acc,
               "test_accuracy": test_accuracy(trainer.model, prepared.tokenizer, data, config.max_length),

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import LabelledData
-from .errors import DistillError
+from ..errors import DistillError
+from .config import RECORD, DistillConfig
 from .storage import default_storage, open_storage, shown
 from .student import check_layers, every_other_layer, spread_layers
-from .train import RECORD, DistillConfig, Prepared, prepare, save_student, test_accuracy, train_student
+from .train import Prepared, prepare, save_student, test_accuracy, train_student
 
 PARAMS = ("alpha", "temperature", "learning_rate", "epochs", "layers")
 
@@ -74,9 +75,10 @@ class SearchResult:
 def suggest(trial, space: SearchSpace, base: DistillConfig, teacher_layers: int) -> DistillConfig:
     """The DistillConfig a trial tries; layers are fixed unless the space searches depth."""
     layers = base.layers
-    if space.depths and not base.student_config:
+    made_of_teacher_layers = not (base.student_config or base.student)
+    if space.depths and made_of_teacher_layers:
         layers = spread_layers(teacher_layers, trial.suggest_categorical("depth", list(space.depths)))
-    elif not base.student_config:
+    elif made_of_teacher_layers:
         layers = check_layers(layers or every_other_layer(teacher_layers), teacher_layers)
     return dataclasses.replace(
         base, layers=layers,
@@ -213,7 +215,7 @@ def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, 
     if not study.trials:  # skip_if_exists: a worker that finds it queued already adds none
         study.enqueue_trial(starting_point(base, space), skip_if_exists=True)
     prepared = prepared or prepare(teacher_dir, data, base.max_length, cache_dir=out_dir / "cache",
-                                   augment=base.augment, seed=base.seed)
+                                   augment=base.augment, seed=base.seed, student=base.student)
     student_dir, worker = out_dir / "student", f"{socket.gethostname()}:{os.getpid()}"
     study.set_user_attr("teacher_accuracy", prepared.teacher_accuracy())
     ran: list[int] = []
@@ -255,17 +257,17 @@ def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, 
 def write_recipe(path: Path, result: SearchResult, base: DistillConfig) -> Path:
     """The `distilled` recipe with the study's best parameters: `edge-sdk build --recipe PATH` trains
     that student and records the parameters in every bundle's manifest."""
-    from ..recipes import dump_recipe, load_recipe
+    from ..files import atomic_write_text
+    from ..recipes import Step, dump_recipe, load_recipe
 
     template = load_recipe("distilled")
-    settings = {k: v for k, v in base.as_dict().items() if k != "seed" and v is not None}  # build sets the seed
-    settings.update({k: v for k, v in result.best_params.items() if v is not None})
+    best = {k: (tuple(v) if k == "layers" else v) for k, v in result.best_params.items() if v is not None}
+    config = dataclasses.replace(base, **best)  # (a build replaces the seed with its own --seed)
     recipe = dataclasses.replace(
-        template, name=f"distilled-{result.study_name}", distill=settings,
+        template, name=f"distilled-{result.study_name}", steps=(Step("distill", config),),
         why=f"{template.why}; parameters of trial {result.best_trial} of Optuna study {result.study_name!r} "
             f"(validation accuracy {result.best_value:.4f})")
-    path.write_text(dump_recipe(recipe), encoding="utf-8")
-    return path
+    return atomic_write_text(path, dump_recipe(recipe))
 
 
 def _result(study, url: str, prepared: Prepared, student_dir: Path, ran: tuple[int, ...],
@@ -287,7 +289,7 @@ def _result(study, url: str, prepared: Prepared, student_dir: Path, ran: tuple[i
         kept_trial = record.get("trial")
         kept_test = record.get("test_accuracy")
         if kept_test is None:  # measured once per kept student, then stored beside it
-            from ..train.teacher import load_classifier
+            from ..models import load_classifier
 
             kept_test = test_accuracy(load_classifier(kept), prepared.tokenizer, prepared.data,
                                       record["config"]["max_length"])

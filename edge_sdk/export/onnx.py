@@ -9,24 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+from edge_runtime.manifest import INPUT_NAMES
+
+from ..errors import MissingOutputError, OutputShapeError, OutputValueError
+
 OUTPUT_NAME = "logits"
-
-
-class ExportValidationError(RuntimeError):
-    """The exported graph does not compute what the PyTorch model computes; the build stops."""
-
-
-class MissingOutputError(ExportValidationError):
-    pass
-
-
-class OutputShapeError(ExportValidationError):
-    pass
-
-
-class OutputValueError(ExportValidationError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -39,11 +26,13 @@ class Validation:
         return {"n": self.n, "max_abs_diff": self.max_abs_diff, "argmax_agreement": self.argmax_agreement}
 
 
-def classifier_module(model):
+def classifier_module(model, input_names: tuple[str, ...] = INPUT_NAMES):
+    """The classifier as a module taking `input_names` (positionally or by name) and returning the
+    logits tensor. The signature is explicit, not *args: exporters name graph inputs after it."""
     import torch
 
-    class Logits(torch.nn.Module):
-        # transformers 5 changed BERT's positional arguments: pass keywords, return a plain tensor.
+    # transformers 5 changed BERT's positional arguments: pass keywords, return a plain tensor.
+    class WithTokenTypes(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
@@ -52,41 +41,51 @@ def classifier_module(model):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask,
                               token_type_ids=token_type_ids).logits
 
-    return Logits(model).eval()
+    class WithoutTokenTypes(WithTokenTypes):  # MPNet, RoBERTa
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    modules = {INPUT_NAMES: WithTokenTypes, INPUT_NAMES[:2]: WithoutTokenTypes}
+    if tuple(input_names) not in modules:
+        raise ValueError(f"no classifier signature for inputs {input_names}; known: {list(modules)}")
+    return modules[tuple(input_names)](model).eval()
 
 
-def torch_logits(model, batches: list[dict[str, np.ndarray]]) -> np.ndarray:
+def torch_logits(model, batches: list[dict[str, np.ndarray]], input_names: tuple[str, ...] = INPUT_NAMES
+                 ) -> np.ndarray:
     """Reference logits from PyTorch, one row per text, batches concatenated in order."""
     import torch
 
-    module = classifier_module(model)
+    module = classifier_module(model, input_names)
     outs = []
     with torch.inference_mode():
         for feeds in batches:
-            outs.append(module(**{k: torch.from_numpy(feeds[k]) for k in INPUT_NAMES}).float().numpy())
+            outs.append(module(*(torch.from_numpy(feeds[k]) for k in input_names)).float().numpy())
     return np.concatenate(outs)
 
 
-def export_onnx(model, out_path: Path, *, opset: int = 17) -> Path:
-    """Export a sequence classifier to ONNX (inputs INPUT_NAMES, output `logits`).
+def export_onnx(model, out_path: Path, *, opset: int = 17, input_names: tuple[str, ...] = INPUT_NAMES) -> Path:
+    """Export a sequence classifier to ONNX (inputs `input_names`, output `logits`).
 
-    The TorchScript exporter is used (dynamo=False): onnxruntime's transformer optimizer
-    recognises its BERT patterns for Attention/LayerNorm/GELU fusion. It exports a deep copy,
-    because exporting has been seen to change the in-memory model's outputs afterwards.
+    input_names: what the model's forward takes (MPNet and RoBERTa have no token_type_ids;
+    `edge_sdk.models.model_input_names`). The TorchScript exporter is used (dynamo=False):
+    onnxruntime's transformer optimizer recognises its BERT patterns for Attention/LayerNorm/GELU
+    fusion. It exports a deep copy, because exporting has been seen to change the in-memory
+    model's outputs afterwards.
     """
     import torch
 
-    module = classifier_module(copy.deepcopy(model))
+    module = classifier_module(copy.deepcopy(model), input_names)
     example = torch.ones((2, 8), dtype=torch.long)
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    examples = tuple(torch.zeros_like(example) if name == "token_type_ids" else example for name in input_names)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in input_names}
     dynamic[OUTPUT_NAME] = {0: "batch"}
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice is not for our users
-        torch.onnx.export(module, (example, example, torch.zeros_like(example)), str(out_path),
-                          input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+        torch.onnx.export(module, examples, str(out_path), input_names=list(input_names),
+                          output_names=[OUTPUT_NAME], dynamic_axes=dynamic, opset_version=opset, dynamo=False)
     return out_path
 
 

@@ -35,24 +35,19 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeSdkError
-from .onnx import INPUT_NAMES, classifier_module
+from edge_runtime.manifest import INPUT_NAMES
+
+from ..errors import ExportValidationError, MissingDependencyError
+from .onnx import classifier_module
 
 PRECISIONS = ("fp32", "fp16", "dynamic-int8", "int8")
 SIGNATURE_PREFIX = "seq_"  # signature of bucket L is "seq_L"; the runtime reads L from the input shapes
 MIN_BUCKET = 16  # below this a bucket saves little: [CLS] + [SEP] + a few words
-
-_FULLY_CONNECTED = 9  # tflite schema BuiltinOperator.FULLY_CONNECTED
 INSTALL = "pip install 'edge-sdk[tflite]'"
-
-
-class TFLiteUnavailableError(EdgeSdkError):
-    """The TFLite converter packages (the `tflite` extra) are not installed."""
 
 
 def require_converter():
@@ -61,7 +56,7 @@ def require_converter():
         from ai_edge_litert import interpreter  # noqa: F401
         from ai_edge_quantizer import quantizer  # noqa: F401
     except ImportError as exc:
-        raise TFLiteUnavailableError(f"TFLite export needs litert-torch, ai-edge-quantizer and ai-edge-litert "
+        raise MissingDependencyError(f"TFLite export needs litert-torch, ai-edge-quantizer and ai-edge-litert "
                                      f"({exc}): {INSTALL}") from None
 
 
@@ -78,152 +73,62 @@ def signature_name(length: int) -> str:
     return f"{SIGNATURE_PREFIX}{length}"
 
 
-def _sample(length: int):
+def _sample(length: int, input_names: tuple[str, ...]):
     import torch
 
     # Real padding, so no "mask is all ones" shortcut of transformers is traced into the graph: the
     # shape is static but the mask must stay an input that matters.
     mask = torch.zeros((1, length), dtype=torch.long)
     mask[0, : max(1, length // 2)] = 1
-    return {"input_ids": torch.ones((1, length), dtype=torch.long) * mask, "attention_mask": mask,
-            "token_type_ids": torch.zeros((1, length), dtype=torch.long)}
+    sample = {"input_ids": torch.ones((1, length), dtype=torch.long) * mask, "attention_mask": mask,
+              "token_type_ids": torch.zeros((1, length), dtype=torch.long)}
+    return {name: sample[name] for name in input_names}
 
 
-def _convert_fp32(model, buckets: tuple[int, ...]) -> bytes:
+def _convert_fp32(model, buckets: tuple[int, ...], input_names: tuple[str, ...]) -> bytes:
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its per-pass progress lines drown the build's
     import litert_torch
     import torch
 
     # A deep copy: exporting has been seen to change the in-memory model afterwards (see onnx.py).
-    module = classifier_module(copy.deepcopy(model).float().eval())
+    module = classifier_module(copy.deepcopy(model).float().eval(), input_names)
     converter = litert_torch.Converter()
     for length in buckets:  # one signature per bucket; the converter shares the weight buffers
-        converter = converter.signature(signature_name(length), module, sample_kwargs=_sample(length))
+        converter = converter.signature(signature_name(length), module,
+                                        sample_kwargs=_sample(length, input_names))
     with torch.inference_mode():
         edge = converter.convert()
     # enable_x64=False (default) makes the inputs int32; the runtime casts int64 feeds.
     return bytes(edge.model_content())
 
 
-def _fc_split(float_model: bytes) -> tuple[list[str], list[str]]:
-    """Scopes of the FULLY_CONNECTED ops to quantize statically, and of those to keep dynamic.
-
-    Measured per group on MiniLM: static int8 activations hurt most at the FFN down-projection
-    (its input is the wide GELU output with outliers) and at the head (pooler + classifier, whose
-    int8 logits alone gave 4.2 max abs error). Those are found by shape, not by name, so the rule
-    holds for any BERT-like graph: the down-projection is the FC with the widest input, the head is
-    every FC after the last down-projection. Done per signature (subgraph); a scope that would be
-    static in one and dynamic in another stays dynamic.
-    """
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fb
-
-    flat = fb.read_model(bytearray(float_model))
-    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in flat.operatorCodes]
-    static, dynamic = set(), set()
-    for graph in flat.subgraphs:
-        fcs = []  # (scope, input width) in execution order
-        for op in graph.operators:
-            if codes[op.opcodeIndex] != _FULLY_CONNECTED:  # by code: the name table lacks ops like CAST
-                continue
-            weight_shape = list(graph.tensors[op.inputs[1]].shape)  # [out, in]
-            fcs.append((fb.get_op_scope(op, graph.tensors), int(weight_shape[-1])))
-        if not fcs:
-            continue
-        widest = max(width for _, width in fcs)
-        last_down = max(i for i, (_, width) in enumerate(fcs) if width == widest)
-        for i, (scope, width) in enumerate(fcs):
-            # Only the FFN down-projection(s) when the FFN is wider than the rest; a toy model whose
-            # FCs all share one width keeps only its head dynamic.
-            is_down = width == widest and widest > min(w for _, w in fcs)
-            (dynamic if is_down or i > last_down else static).add(scope)
-    return sorted(static - dynamic), sorted(dynamic)
-
-
-def _calibration_samples(batches, sequence_length: int, dtypes: dict) -> list[dict[str, np.ndarray]]:
-    """Split batches into batch-1 rows padded with 0 to the static length, in the model's dtypes.
-
-    Rows longer than sequence_length are left out (they never reach this bucket at run time).
-    """
-    samples = []
-    for batch in batches:
-        missing = [n for n in dtypes if n not in batch]
-        if missing:
-            raise ValueError(f"calibration batch lacks input(s) {missing}")
-        mask = np.asarray(batch["attention_mask"]) if "attention_mask" in batch else None
-        rows, width = np.asarray(batch["input_ids"]).shape
-        for r in range(rows):
-            length = int(mask[r].sum()) if mask is not None else width
-            if length > sequence_length:
-                continue
-            sample = {}
-            for name, dtype in dtypes.items():
-                row = np.zeros((1, sequence_length), dtype=dtype)
-                row[0, :length] = np.asarray(batch[name])[r, :length]
-                sample[name] = row
-            samples.append(sample)
-    return samples
-
-
-def _quantize(float_model: bytes, precision: str, calibration_batches) -> bytes:
-    from ai_edge_litert.interpreter import Interpreter
-    from ai_edge_quantizer import qtyping, quantizer, recipe
-    from ai_edge_quantizer.algorithm_manager import AlgorithmName
-
-    ops = qtyping.TFLOperationName
-    q = quantizer.Quantizer(bytearray(float_model))
-    if precision == "fp16":
-        # Weights stored fp16, dequantized once at load; math stays fp32 (same speed on CPU).
-        q.add_weight_only_config(".*", ops.ALL_SUPPORTED, 16, granularity=qtyping.QuantGranularity.TENSORWISE,
-                                 algorithm_key=AlgorithmName.FLOAT_CASTING)
-    else:
-        # int8 per-channel weights for FC/BMM and the embedding tables, activations int8 on the fly.
-        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
-    if precision == "int8":
-        static, _ = _fc_split(float_model)
-        for scope in static:
-            # Later recipe entries win; get_op_scope ends a scope with ';', hence the anchor.
-            q.add_static_config("^" + re.escape(scope) + "$", ops.FULLY_CONNECTED, 8, 8)
-    calibration = None
-    if q.need_calibration:
-        interpreter = Interpreter(model_content=float_model)
-        data = {}
-        for name in interpreter.get_signature_list():
-            runner = interpreter.get_signature_runner(name)
-            details = runner.get_input_details()
-            dtypes = {n: d["dtype"] for n, d in details.items()}
-            length = int(next(iter(details.values()))["shape"][1])
-            data[name] = _calibration_samples(calibration_batches, length, dtypes)
-            if not data[name]:
-                raise ValueError(f"no calibration sentence fits bucket {name}")
-        calibration = q.calibrate(data, num_threads=1)
-    return bytes(q.quantize(calibration, enable_progress_report=False).quantized_model)
-
-
-def _check_signatures(content: bytes, buckets: tuple[int, ...], num_labels: int | None) -> None:
+def _check_signatures(content: bytes, buckets: tuple[int, ...], num_labels: int | None,
+                      input_names: tuple[str, ...]) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content)
     names = sorted(interpreter.get_signature_list())
     if names != sorted(signature_name(b) for b in buckets):
-        raise RuntimeError(f"converted TFLite model has signatures {names}; expected one per bucket {list(buckets)}")
+        raise ExportValidationError(f"converted TFLite model has signatures {names}; expected one per bucket "
+                                    f"{list(buckets)}")
     for length in buckets:
         runner = interpreter.get_signature_runner(signature_name(length))
         inputs = runner.get_input_details()
         outputs = list(runner.get_output_details().values())
-        bad = [n for n in INPUT_NAMES if n not in inputs or list(inputs[n]["shape"]) != [1, length]]
+        bad = [n for n in input_names if n not in inputs or list(inputs[n]["shape"]) != [1, length]]
         width = int(outputs[0]["shape"][-1]) if len(outputs) == 1 else None
         if bad or width is None or (num_labels is not None and width != num_labels):
-            raise RuntimeError(
+            raise ExportValidationError(
                 f"signature {signature_name(length)} of the converted TFLite model has inputs {sorted(inputs)} and "
-                f"{len(outputs)} output(s) of width {width}; expected {list(INPUT_NAMES)} of shape [1, {length}] "
+                f"{len(outputs)} output(s) of width {width}; expected {list(input_names)} of shape [1, {length}] "
                 f"and logits [1, {num_labels}] (problem in {', '.join(bad) or 'the output'})")
 
 
 def export_tflite(model, out_path: Path, *, sequence_length: int, precision: str,
                   calibration_batches: list[dict[str, np.ndarray]] | None = None,
-                  buckets: tuple[int, ...] | None = None) -> Path:
+                  buckets: tuple[int, ...] | None = None, input_names: tuple[str, ...] = INPUT_NAMES) -> Path:
     """Export a sequence classifier to a .tflite file with one signature per length bucket: signature
-    "seq_L" takes INPUT_NAMES ([1, L], int32) and gives one float32 output, the logits [1, num_labels].
+    "seq_L" takes `input_names` ([1, L], int32) and gives one float32 output, the logits [1, num_labels].
 
     sequence_length: the longest bucket (the model takes no longer input). buckets: the static
     lengths (default: length_buckets(sequence_length)); the weights are stored once whatever their
@@ -243,10 +148,12 @@ def export_tflite(model, out_path: Path, *, sequence_length: int, precision: str
     if buckets[0] < 1 or buckets[-1] != sequence_length:
         raise ValueError(f"buckets {list(buckets)} must be positive and end at sequence_length {sequence_length}")
     require_converter()
-    content = _convert_fp32(model, buckets)
+    content = _convert_fp32(model, buckets, input_names)
     if precision != "fp32":
-        content = _quantize(content, precision, calibration_batches)
-    _check_signatures(content, buckets, getattr(getattr(model, "config", None), "num_labels", None))
+        from ..optimize.quantize_tflite import quantize
+
+        content = quantize(content, precision, calibration_batches)
+    _check_signatures(content, buckets, getattr(getattr(model, "config", None), "num_labels", None), input_names)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(content)

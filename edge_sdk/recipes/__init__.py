@@ -1,5 +1,16 @@
 """Build recipes: named TOML files beside this module saying which compression steps a build runs.
 
+A recipe is read into a typed, frozen `Recipe` when it is loaded: a key that does not exist, a
+value of the wrong type or out of range fails then, naming the file and the key. Its parts:
+
+- `[teacher]`: how the teacher is fine-tuned when the model has no head for the labels
+  (`train.teacher.TeacherConfig`);
+- `[[steps]]`: model steps run after the teacher, in order, each `step = "<name>"` plus that step's
+  settings (`builder.steps.MODEL_STEPS` lists the names and their config types);
+- `[onnx_quantization]` / `[tflite_quantization]`: replace the targets' int8 scheme for ONNX /
+  TFLite model files (ONNX Runtime and LiteRT settings differ, so each format reads its own);
+- `max_accuracy_drop`: points the model steps may lose against the teacher (FP32, PyTorch).
+
 A recipe is recorded in every bundle it makes. Adding a recipe is adding a file.
 """
 
@@ -12,16 +23,34 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..profiles import ProfileError
+from ..config import check, from_table, to_table
+from ..errors import ConfigError
+from ..profiles import OnnxQuantization, TFLiteQuantization
+from ..train.teacher import TeacherConfig
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # a key of builder.steps.MODEL_STEPS
+    config: Any  # that step's frozen config
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
     why: str
-    teacher: dict[str, Any] = field(default_factory=dict)  # TeacherConfig overrides
-    distill: dict[str, Any] | None = None  # None: no student; else DistillConfig fields
-    quantization: dict[str, Any] = field(default_factory=dict)  # overrides for the target's int8 models
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    steps: tuple[Step, ...] = ()
+    onnx_quantization: OnnxQuantization | None = None
+    tflite_quantization: TFLiteQuantization | None = None
+    # Points of test accuracy the model steps (distillation, pruning, ...) may lose against the
+    # teacher, in FP32 before any quantization; None: not bounded. Quantization and export are held
+    # to each target's own budget against the model they start from.
+    max_accuracy_drop: float | None = None
+
+    def __post_init__(self):
+        check(self.max_accuracy_drop is None or self.max_accuracy_drop >= 0,
+              f"max_accuracy_drop must be >= 0, got {self.max_accuracy_drop}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -34,29 +63,56 @@ def available_recipes() -> list[str]:
 def load_recipe(name_or_path: str) -> Recipe:
     path = Path(name_or_path)
     if name_or_path.endswith(".toml") and path.is_file():
-        text = path.read_text(encoding="utf-8")
+        text, where = path.read_text(encoding="utf-8"), f"recipe {path}"
     else:
         entry = resources.files(__name__) / f"{name_or_path}.toml"
         if not entry.is_file():
-            raise ProfileError(f"unknown recipe {name_or_path!r}; known recipes: {', '.join(available_recipes())}")
-        text = entry.read_text(encoding="utf-8")
+            raise ConfigError(f"unknown recipe {name_or_path!r}; known recipes: {', '.join(available_recipes())} "
+                              "(or give a path to a .toml recipe)")
+        text, where = entry.read_text(encoding="utf-8"), f"recipe {name_or_path}"
     try:
         data = tomllib.loads(text)
-        distill = data.pop("distill", None)
-        if distill is not None and not distill.pop("enabled", True):
-            distill = None
-        return Recipe(distill=distill, **data)
-    except (tomllib.TOMLDecodeError, TypeError) as exc:
-        raise ProfileError(f"recipe {name_or_path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return parse_recipe(data, where)
+
+
+def parse_recipe(data: dict[str, Any], where: str = "recipe") -> Recipe:
+    from ..builder.steps import MODEL_STEPS  # the registry of step names and their config types
+
+    data = dict(data)
+    if "distill" in data:  # recipes written before [[steps]] held one [distill] table
+        data.setdefault("steps", []).insert(0, {"step": "distill", **data.pop("distill")})
+    entries = data.pop("steps", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: steps must be an array of tables ([[steps]])")
+    steps = []
+    for i, entry in enumerate(entries, start=1):
+        at = f"{where} [[steps]] {i}"
+        if not isinstance(entry, dict) or "step" not in entry:
+            raise ConfigError(f"{at}: needs step = one of {', '.join(MODEL_STEPS)}")
+        settings = dict(entry)
+        name = settings.pop("step")
+        if name not in MODEL_STEPS:
+            raise ConfigError(f"{at}: unknown step {name!r}; known steps: {', '.join(MODEL_STEPS)}")
+        steps.append(Step(name, from_table(MODEL_STEPS[name].config, settings, f"{at} ({name})")))
+    parts = {"teacher": TeacherConfig, "onnx_quantization": OnnxQuantization,
+             "tflite_quantization": TFLiteQuantization}
+    typed = {key: from_table(kind, data.pop(key), f"{where} [{key}]") for key, kind in parts.items() if key in data}
+    return from_table(Recipe, data, where, steps=tuple(steps), **typed)
 
 
 def dump_recipe(recipe: Recipe) -> str:
-    """The TOML text that `load_recipe` reads back as `recipe` (TOML has no null: None values are left out)."""
+    """The TOML text that `load_recipe` reads back as `recipe`."""
     import tomli_w
 
     data: dict[str, Any] = {"name": recipe.name, "why": recipe.why}
-    for table in ("teacher", "distill", "quantization"):
-        values = getattr(recipe, table)
-        if values is not None:
-            data[table] = {k: v for k, v in values.items() if v is not None}
+    if recipe.max_accuracy_drop is not None:
+        data["max_accuracy_drop"] = recipe.max_accuracy_drop
+    data["teacher"] = to_table(recipe.teacher)
+    for key in ("onnx_quantization", "tflite_quantization"):
+        if getattr(recipe, key) is not None:
+            data[key] = to_table(getattr(recipe, key))
+    if recipe.steps:
+        data["steps"] = [{"step": s.name, **to_table(s.config)} for s in recipe.steps]
     return tomli_w.dumps(data)

@@ -6,7 +6,8 @@ an en dash. Shared by the Markdown report and the console table so both say the 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 DASH = "–"
 

@@ -10,50 +10,40 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import check
 from ..data import LabelledData, Split
+from ..files import atomic_dir
+from ..models import load_classifier
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
+    """How a teacher is fine-tuned; a recipe's [teacher] table overrides these defaults."""
+
     # MiniLM-sized models fine-tune best with a larger learning rate than BERT-base's 2e-5; measured
     # on CLINC150 (see BENCHMARKS.md).
     learning_rate: float = 1e-4
-    epochs: int = 10  # a budget: early stopping ends training once validation accuracy stops improving
+    # A budget: early stopping ends training once validation accuracy has not improved for
+    # `patience` epochs, and the best epoch is kept. A fixed 4 (tuned on CLINC150) stopped another
+    # intent dataset while its validation accuracy still rose 1.8 points per epoch.
+    epochs: int = 10
     batch_size: int = 32
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_length: int = 64  # training texts are truncated here; intent queries are short
-    min_steps: int = 0  # small datasets get more epochs, up to this many optimizer steps
+    min_steps: int = 200  # small datasets get more epochs, up to this many optimizer steps (the embedded set: 8)
     patience: int = 2  # early stopping: epochs without validation improvement
     seed: int = 0
 
+    def __post_init__(self):
+        check(self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}")
+        for name in ("epochs", "batch_size", "max_length", "patience"):
+            check(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+        check(0 <= self.warmup_ratio < 1, f"warmup_ratio must lie in [0, 1), got {self.warmup_ratio}")
+        check(self.min_steps >= 0 and self.weight_decay >= 0, "min_steps and weight_decay must be >= 0")
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def has_head_for(config, labels: tuple[str, ...]) -> bool:
-    """True when the checkpoint already classifies exactly these labels in this order."""
-    id2label = getattr(config, "id2label", None) or {}
-    return (getattr(config, "num_labels", None) == len(labels)
-            and [id2label.get(i, id2label.get(str(i))) for i in range(len(labels))] == list(labels))
-
-
-FASTEST = None  # transformers' default: sdpa where the architecture supports it (BERT), else eager (MPNet)
-EXPORTABLE = "eager"  # plain MatMul/Softmax attention: what the ONNX fusions and TFLite converter recognise
-
-
-def load_classifier(path: str | Path, labels: tuple[str, ...] | None = None, attn: str | None = FASTEST):
-    """A sequence classifier; with `labels`, a fresh head sized for them when the checkpoint has none.
-
-    attn: FASTEST for training and PyTorch measurements, EXPORTABLE for the graph that is exported.
-    """
-    from transformers import AutoModelForSequenceClassification
-
-    kwargs = {} if attn is None else {"attn_implementation": attn}
-    if labels is not None:
-        kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                      label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True)
-    return AutoModelForSequenceClassification.from_pretrained(str(path), **kwargs).eval()
 
 
 def tokenized(tokenizer, split: Split, max_length: int):
@@ -76,8 +66,14 @@ def fine_tune(model_path: str | Path, data: LabelledData, out_dir: Path, config:
     Checkpoints go to `work_dir`, so an interrupted run resumes from its last epoch.
     """
     import torch
-    from transformers import (AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     set_seed(config.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -119,11 +115,8 @@ def fine_tune(model_path: str | Path, data: LabelledData, out_dir: Path, config:
     )
     resume = any(work_dir.glob("checkpoint-*")) if work_dir.exists() else False
     trainer.train(resume_from_checkpoint=resume or None)
-    tmp = Path(out_dir).with_name(Path(out_dir).name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    with atomic_dir(Path(out_dir)) as tmp:
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
     shutil.rmtree(work_dir, ignore_errors=True)
     return Path(out_dir)

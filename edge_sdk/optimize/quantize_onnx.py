@@ -3,39 +3,29 @@ int8 with calibration (MinMax, Entropy, Percentile), and fp16."""
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from ..profiles import Quantization
+from ..profiles import OnnxQuantization
+from ..quiet import quiet_root_logger
 
 
-def quantize(src: Path, dst: Path, spec: Quantization,
+def quantize(src: Path, dst: Path, spec: OnnxQuantization,
              calibration: list[dict[str, np.ndarray]] | None = None) -> Path:
+    """Write `src` quantized as `spec` says to `dst`. calibration (static only): feed batches that
+    share one sequence width (the histogram calibrators stack activations across batches)."""
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet_root_logger():  # onnxruntime's quantizer logs generic advice on the root logger
+    with quiet_root_logger():
         _quantize(src, dst, spec, calibration)
     return dst
 
 
-@contextmanager
-def _quiet_root_logger():
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def _quantize(src: Path, dst: Path, spec: Quantization, calibration) -> None:
+def _quantize(src: Path, dst: Path, spec: OnnxQuantization, calibration) -> None:
     if spec.method == "none":
         shutil.copyfile(src, dst)
     elif spec.method == "dynamic":
@@ -43,10 +33,12 @@ def _quantize(src: Path, dst: Path, spec: Quantization, calibration) -> None:
     elif spec.method == "static":
         if not calibration:
             raise ValueError("static quantization needs calibration batches")
+        if len({b["input_ids"].shape[1] for b in calibration}) != 1:
+            raise ValueError("calibration batches must share one sequence width")
         _static(src, dst, spec, calibration)
     elif spec.method == "fp16":
         _fp16(src, dst, spec)
-    else:  # Quantization validates its method; this is a programming error
+    else:  # OnnxQuantization validates its method; this is a programming error
         raise ValueError(f"unknown quantization method {spec.method!r}")
 
 
@@ -71,7 +63,7 @@ def excluded_nodes(path: Path, patterns: tuple[str, ...]) -> list[str]:
     return [n.name for n in graph.node if any(re.search(p, n.name) for p in patterns)]
 
 
-def _dynamic(src: Path, dst: Path, spec: Quantization) -> None:
+def _dynamic(src: Path, dst: Path, spec: OnnxQuantization) -> None:
     from onnxruntime.quantization import quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), weight_type=_qtype(spec.weight_type), per_channel=spec.per_channel,
@@ -93,7 +85,7 @@ class _Batches:
         self._iter = iter(self._feeds)
 
 
-def _static(src: Path, dst: Path, spec: Quantization, calibration: list[dict[str, np.ndarray]]) -> None:
+def _static(src: Path, dst: Path, spec: OnnxQuantization, calibration: list[dict[str, np.ndarray]]) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -107,7 +99,7 @@ def _static(src: Path, dst: Path, spec: Quantization, calibration: list[dict[str
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         names = [i.name for i in onnx.load(str(prepared), load_external_data=False).graph.input]
         quantize_static(
-            str(prepared), str(dst), _Batches(_same_width(calibration), names),
+            str(prepared), str(dst), _Batches(calibration, names),
             quant_format=QuantFormat.QDQ,  # explicit Q/DQ pairs: what TensorRT and other EPs consume
             activation_type=_qtype(spec.activation_type), weight_type=_qtype(spec.weight_type),
             per_channel=spec.per_channel, reduce_range=spec.reduce_range, calibrate_method=method,
@@ -118,13 +110,7 @@ def _static(src: Path, dst: Path, spec: Quantization, calibration: list[dict[str
         )
 
 
-def _same_width(batches: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    """Pad every calibration batch to one width: the histogram calibrators stack activations."""
-    width = max(b["input_ids"].shape[1] for b in batches)
-    return [{k: np.pad(v, ((0, 0), (0, width - v.shape[1]))) for k, v in b.items()} for b in batches]
-
-
-def _fp16(src: Path, dst: Path, spec: Quantization) -> None:
+def _fp16(src: Path, dst: Path, spec: OnnxQuantization) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 

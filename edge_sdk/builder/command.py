@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from ..command import command
 
-@click.command()
+
+@command()
 @click.option("--target", "targets", multiple=True, metavar="NAME",
               help="Hardware profile to build for (repeatable); see `edge-sdk targets`, or a path to a .toml profile.")
 @click.option("--model", metavar="PATH_OR_HUB_ID",
@@ -19,10 +21,11 @@ import click
 @click.option("--out", type=click.Path(path_type=Path), default=Path("build"), show_default=True,
               help="Writes OUT/<target>/ (one bundle per target), OUT/report.md and OUT/report.png.")
 @click.option("--recipe", default="default", show_default=True,
-              help="Compression recipe: default, distilled, static-minmax, static-entropy, static-percentile, "
-                   "or a .toml path.")
+              help="Compression recipe: a name (see edge_sdk/recipes: default, distilled, static-minmax, ...) or "
+                   "a .toml path.")
 @click.option("--max-accuracy-drop", type=click.FloatRange(min=0), metavar="POINTS",
-              help="Accuracy points a shipped model may lose against the FP32 teacher (default: the profile's).")
+              help="Accuracy points each shipped file may lose against the FP32 model it is made from: the "
+                   "teacher, or the last model step of the recipe (default: the target profile's budget).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits, training and calibration.")
 @click.option("--no-cache", is_flag=True, help="Recompute every step instead of reusing cached outputs.")
 @click.option("--cache-dir", type=click.Path(path_type=Path),
@@ -44,13 +47,12 @@ def build(targets, model, data, out, recipe, max_accuracy_drop, seed, no_cache, 
     Example:
       edge-sdk build --target arm64 --target x86-avx512-vnni --data ../shared/data/clinc150
     """
-    from .pipeline import Build, BuildOptions
+    from .run import build as run_build
 
-    options = BuildOptions(targets=tuple(targets), model=model, data=data, out=out, recipe=recipe,
-                           max_accuracy_drop=max_accuracy_drop, seed=seed, use_cache=not no_cache,
-                           cache_dir=cache_dir, text_column=text_column, label_column=label_column,
-                           latency_queries=latency_queries)
-    results = Build(options).run()
+    results = run_build(targets, model=model, data=data, out=out, recipe=recipe,
+                        max_accuracy_drop=max_accuracy_drop, seed=seed, use_cache=not no_cache,
+                        cache_dir=cache_dir, text_column=text_column, label_column=label_column,
+                        latency_queries=latency_queries)
     failed = [r for r in results if r.error]
     for result in results:
         status = f"OK  {result.bundle}" if result.error is None else f"FAILED  {result.error}"

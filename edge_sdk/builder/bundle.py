@@ -8,46 +8,24 @@ Ctrl-C leaves the previous bundle (or nothing) at the output path, never half a 
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tarfile
-import uuid
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from edge_runtime.backends import load_backend
 from edge_runtime.fixtures import Fixtures
-from edge_runtime.manifest import FIXTURES_FILE, TOKENIZER_FILE, Manifest, ModelFile, sha256_file
+from edge_runtime.manifest import FIXTURES_FILE, TOKENIZER_FILE, Manifest, ModelFile
 from edge_runtime.parity import replay
 from edge_runtime.pipeline import Pipeline
 from edge_runtime.tokenize import TextEncoder
 
-HOST_PROVIDERS = ("CPUExecutionProvider",)  # build-time checks run here, whatever the target's providers
-
-
-@contextmanager
-def atomic_dir(out_dir: Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder that replaces `out_dir` only if the block succeeds."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        old = None
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:  # also on KeyboardInterrupt
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+from ..errors import BundleCheckError
+from ..files import atomic_dir, sha256_file
+from .measure import HOST_PROVIDERS
 
 
 def write_bundle(out_dir: Path, *, tokenizer_path: Path, models: list[tuple[ModelFile, Path]],
@@ -69,7 +47,7 @@ def write_bundle(out_dir: Path, *, tokenizer_path: Path, models: list[tuple[Mode
         manifest = Manifest(
             labels=tuple(labels), models=tuple(m for m, _ in models), files=files, max_length=max_length,
             tokenizer_file=TOKENIZER_FILE, fixtures_file=FIXTURES_FILE,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             sdk_version=_sdk_version(), **manifest_fields,
         )
         manifest.write(tmp)
@@ -105,7 +83,7 @@ def self_check(bundle_dir: Path) -> None:
     for entry in manifest.models:
         report = replay(Pipeline.load(bundle_dir, threads=1, model=entry.file, providers=HOST_PROVIDERS))
         if not report.ok:
-            raise RuntimeError(f"bundle self-check failed: {report.line()}")
+            raise BundleCheckError(f"bundle self-check failed: {report.line()}")
 
 
 def pack(bundle_dir: Path, archive: Path) -> Path:

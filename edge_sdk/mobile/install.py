@@ -1,4 +1,4 @@
-"""`edge-sdk mobile-install`: put a built bundle into the mobile demo app's assets.
+"""Putting a built bundle into the mobile demo app's assets (`edge-sdk mobile-install`).
 
     edge-sdk build --target web-wasm --out build
     edge-sdk mobile-install build/web-wasm              # -> android_demo/www/bundle/
@@ -16,13 +16,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-
 from edge_runtime.bundle import Bundle, open_bundle
 from edge_runtime.errors import BundleError
 from edge_runtime.manifest import MANIFEST_FILE
 
-from .build.bundle import atomic_dir
+from ..errors import MobileAppError, UnsupportedBundleError
+from ..files import atomic_dir
 
 APP_DIR = "android_demo"
 BUNDLE_DIR = "bundle"  # the app loads <webDir>/bundle/manifest.json
@@ -39,10 +38,6 @@ TOKENIZER_PARTS = {
 }
 
 
-class UnsupportedBundleError(BundleError):
-    """A valid bundle the mobile demo cannot run (backend, precision, tokenizer); says what to build."""
-
-
 @dataclass(frozen=True)
 class Installed:
     app: Path
@@ -57,10 +52,10 @@ class Installed:
 def find_app(app: str | Path | None) -> tuple[Path, Path]:
     """The app folder and its web assets folder (Capacitor's webDir, default www)."""
     if app is None:
-        candidates = [Path.cwd() / APP_DIR, Path(__file__).resolve().parents[1] / APP_DIR]
+        candidates = [Path.cwd() / APP_DIR, Path(__file__).resolve().parents[2] / APP_DIR]
         found = next((c for c in candidates if c.is_dir()), None)
         if found is None:
-            raise click.ClickException(f"no {APP_DIR}/ here; run from the edge-sdk checkout or pass --app PATH")
+            raise MobileAppError(f"no {APP_DIR}/ here; run from the edge-sdk checkout or pass --app PATH")
         app = found
     app = Path(app)
     config = app / "capacitor.config.json"
@@ -69,10 +64,10 @@ def find_app(app: str | Path | None) -> tuple[Path, Path]:
         try:
             web_dir = json.loads(config.read_text(encoding="utf-8")).get("webDir", web_dir)
         except (OSError, ValueError) as exc:
-            raise click.ClickException(f"{config} is not valid JSON: {exc}") from None
+            raise MobileAppError(f"{config} is not valid JSON: {exc}") from None
     web = app / web_dir
     if not (web / "index.html").is_file():
-        raise click.ClickException(f"{app} is not the mobile demo app: {web / 'index.html'} is missing")
+        raise MobileAppError(f"{app} is not the mobile demo app: {web / 'index.html'} is missing")
     return app, web
 
 
@@ -133,25 +128,3 @@ def install_bundle(bundle_path: str | Path, app: str | Path | None = None) -> In
         target=(bundle.manifest.target or {}).get("name"),
         warnings=tuple(warnings),
     )
-
-
-@click.command("mobile-install")
-@click.argument("bundle", type=click.Path(exists=True, path_type=Path))
-@click.option("--app", type=click.Path(path_type=Path), default=None,
-              help=f"the mobile demo app folder (default: ./{APP_DIR})")
-def mobile_install(bundle: Path, app: Path | None) -> None:
-    """Verify BUNDLE (folder, .zip or .tar.gz) and copy it into the mobile demo app's assets."""
-    try:
-        done = install_bundle(bundle, app)
-    except BundleError as exc:  # the runtime's typed errors carry a one-line reason
-        raise click.ClickException(str(exc)) from None
-    for line in done.warnings:
-        click.echo(f"warning: {line}", err=True)
-    click.echo(f"installed {bundle} into {done.destination} (app loads {done.model_file}, "
-               f"{done.model_bytes / 1e6:.2f} MB; bundle {done.bundle_bytes / 1e6:.2f} MB; target {done.target})")
-    click.echo(f"try it: cd {done.app} && npm install && npm run serve   (then open http://127.0.0.1:8080/)")
-    click.echo(f"android: cd {done.app} && npx cap add android && npx cap sync android   (needs the Android SDK)")
-
-
-if __name__ == "__main__":  # python -m edge_sdk.mobile BUNDLE [--app PATH]
-    mobile_install()

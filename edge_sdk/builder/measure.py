@@ -1,5 +1,5 @@
 """Measurements a build records: accuracy of each shipped file through edge_runtime (the device
-code path), size, batch-1 latency; the PyTorch teacher reference; fused-vs-plain graph timing."""
+code path), size, batch-1 latency; the PyTorch FP32 reference; batch-1 timing of candidate graphs."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ import numpy as np
 from edge_runtime.bench import batch1_latency
 from edge_runtime.pipeline import Pipeline
 
-from ..benchmark.accuracy import accuracy_report, predicted_ids
 from ..data import LabelledData
-from ..export.onnx import INPUT_NAMES
-from .bundle import HOST_PROVIDERS
+from ..metrics import accuracy_report, label_ids
 
+HOST_PROVIDERS = ("CPUExecutionProvider",)  # build-time checks run here, whatever the target's providers
 # Batch 1, as a device sees queries: dynamic int8 scales activations per batch, so accuracy at
 # batch 64 differs by up to 0.2 points on CLINC150 (BENCHMARKS.md), as much as the drops we guard.
 ACCURACY_BATCH = 1
@@ -26,7 +25,8 @@ def measure_bundle(bundle_dir: Path, model_file: str, data: LabelledData, latenc
     """Test-split accuracy (batch 1, all cores) and batch-1 latency (1 thread) of one model file."""
     pipe = Pipeline.load(bundle_dir, model=model_file, providers=HOST_PROVIDERS)
     predictions = pipe(list(data.test.texts), batch_size=ACCURACY_BATCH)
-    report = accuracy_report(predicted_ids(pipe.labels, predictions), np.asarray(data.test.labels), data.oos_id)
+    predicted = label_ids([p["label"] for p in predictions], data.labels, model_file)
+    report = accuracy_report(predicted, np.asarray(data.test.labels), data.oos_id)
     single = Pipeline.load(bundle_dir, model=model_file, threads=1, providers=HOST_PROVIDERS)
     latency = batch1_latency(lambda batch: single(batch), list(data.test.texts[:latency_queries]))
     return {**report, "size_mb": (Path(bundle_dir) / model_file).stat().st_size / 1e6, "latency": latency,
@@ -34,11 +34,11 @@ def measure_bundle(bundle_dir: Path, model_file: str, data: LabelledData, latenc
 
 
 def pytorch_reference(model_dir: Path, data: LabelledData, max_length: int, latency_queries: int) -> dict:
-    """The FP32 teacher in PyTorch: test accuracy, weights size, batch-1 latency at 1 thread."""
+    """A model in PyTorch FP32: test accuracy, weights size, batch-1 latency at 1 thread."""
     import torch
     from transformers import AutoTokenizer
 
-    from ..train.teacher import load_classifier
+    from ..models import load_classifier
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = load_classifier(model_dir)
@@ -74,12 +74,12 @@ def single_rows(batches: list[dict[str, np.ndarray]], n: int) -> list[dict[str, 
     return rows
 
 
-def fastest(candidates: dict[str, Path], batches: list[dict[str, np.ndarray]], queries: int = 64,
-            rounds: int = 3) -> dict[str, float]:
+def batch1_p50(candidates: dict[str, Path], batches: list[dict[str, np.ndarray]], input_names: tuple[str, ...],
+               queries: int = 64, rounds: int = 3) -> dict[str, float]:
     """Median batch-1 latency (ms, 1 thread) of each ONNX file, rounds interleaved against drift."""
     from edge_runtime.backends.onnx import OnnxBackend
 
-    backends = {name: OnnxBackend(path, threads=1, providers=None, input_names=INPUT_NAMES)
+    backends = {name: OnnxBackend(path, threads=1, providers=None, input_names=input_names)
                 for name, path in candidates.items()}
     rows = single_rows(batches, queries)
     samples: dict[str, list[float]] = {name: [] for name in backends}
@@ -95,8 +95,8 @@ def fastest(candidates: dict[str, Path], batches: list[dict[str, np.ndarray]], q
     return {name: float(np.median(s) * 1000) for name, s in samples.items()}
 
 
-def tflite_logits(path: Path, batches: list[dict[str, np.ndarray]], sequence_length: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def tflite_logits(path: Path, batches: list[dict[str, np.ndarray]], sequence_length: int,
+                  input_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Logits of the rows no longer than the model's static length, and a mask of those rows.
 
     Longer rows are left out rather than cut: cutting drops [SEP], so they would not be the input
@@ -104,7 +104,7 @@ def tflite_logits(path: Path, batches: list[dict[str, np.ndarray]], sequence_len
     """
     from edge_runtime.backends.tflite import TFLiteBackend
 
-    backend = TFLiteBackend(str(path), threads=None, input_names=INPUT_NAMES, sequence_length=sequence_length)
+    backend = TFLiteBackend(str(path), threads=None, input_names=input_names, sequence_length=sequence_length)
     logits, fits = [], []
     for feeds in batches:
         keep = np.asarray(feeds["attention_mask"]).sum(axis=1) <= sequence_length

@@ -1,0 +1,157 @@
+"""The model files a target ships, each made from the exported model by cached steps and validated
+against PyTorch: ONNX export -> [fusion] -> ONNX Runtime quantization, or TFLite conversion with
+LiteRT quantization."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.tokenize import TextEncoder, padded_feeds
+
+from ..data import LabelledData
+from ..errors import ConfigError
+from ..export.onnx import compare_logits, export_onnx, onnx_logits
+from ..files import atomic_write_text
+from ..profiles import ModelSpec, OnnxQuantization, TargetProfile, TFLiteQuantization
+from .cache import StepCache
+from .graph_choice import choose_graph
+from .progress import Progress
+
+# How close each precision must stay to PyTorch on the validation texts: (max abs diff, argmax agreement).
+# int8 has no abs bound: its budget is the accuracy guard on the full test split.
+VALIDATION_BOUNDS = {"fp32": (1e-3, 1.0), "fp16": (0.1, 0.98), "int8": (float("inf"), 0.9)}
+
+
+@dataclass(frozen=True)
+class Exportable:
+    """The model every target's files are made from, and its PyTorch logits on validation texts."""
+
+    model_dir: Path  # a cached model folder; its name keys the export steps
+    model: Any  # loaded with exportable attention, eval mode
+    input_names: tuple[str, ...]  # the inputs its forward takes
+    batches: list[dict[str, np.ndarray]]  # validation feeds
+    logits: np.ndarray  # PyTorch logits on those feeds, computed before any export touched the model
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Seeded training texts for static quantization, tokenized only when a step is not cached."""
+
+    data: LabelledData
+    encoder: TextEncoder
+    input_names: tuple[str, ...]
+    seed: int
+
+    def key(self, n: int) -> str:
+        return f"{self.data.fingerprint}:{self.seed}:{n}"
+
+    def batches(self, n: int) -> list[dict[str, np.ndarray]]:
+        """Batches of 8 of `n` seeded training texts, all padded to one width (the longest text):
+        onnxruntime's histogram calibrators stack activations across batches."""
+        rng = np.random.default_rng(self.seed)
+        picks = rng.choice(len(self.data.train), size=min(n, len(self.data.train)), replace=False)
+        ids = self.encoder.ids([self.data.train.texts[i] for i in sorted(picks)])
+        width = max(len(row) for row in ids)
+        return [padded_feeds(ids[i:i + 8], self.input_names, self.encoder.pad_id, width)
+                for i in range(0, len(ids), 8)]
+
+
+def feeds_in_batches(encoder: TextEncoder, texts: list[str], size: int,
+                     input_names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+    ids = encoder.ids(texts)
+    return [encoder.feeds(ids[i:i + size], input_names) for i in range(0, len(ids), size)]
+
+
+def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable, calibration: Calibration,
+                    cache: StepCache, progress: Progress) -> tuple[Path, dict]:
+    """The file `spec` describes, validated against PyTorch, and what the build learnt making it."""
+    atol, agreement = VALIDATION_BOUNDS.get(spec.precision, VALIDATION_BOUNDS["int8"])
+    if spec.format == "tflite":
+        length = spec.sequence_length or profile.max_length
+        if length < profile.max_length:
+            # The bundle's fixtures hold one token-id list, cut at max_length, for every model.
+            raise ConfigError(f"{profile.name}: {spec.file} has sequence_length {length} < max_length "
+                              f"{profile.max_length}; shorter texts use shorter buckets anyway, so set "
+                              f"sequence_length = max_length (or lower max_length)")
+        path = convert_tflite(source, spec.quantization, length, calibration, cache)
+        from .measure import tflite_logits
+
+        got, fits = tflite_logits(path, source.batches, length, source.input_names)
+        check = compare_logits(f"{spec.file} (TFLite {spec.precision})", got, source.logits[fits], atol=atol,
+                               min_argmax_agreement=agreement)
+        return path, {"validation": check.as_dict()}
+    fp32 = export_graph(source, profile.opset, cache)
+    candidates = {"plain": quantize_graph(fp32, spec.quantization, calibration, cache)}
+    info: dict[str, Any] = {}
+    if profile.graph_optimization:
+        fused, fused_ops = fuse_graph(fp32, source.model.config, cache)
+        candidates["fused"] = quantize_graph(fused, spec.quantization, calibration, cache)
+        info["fused_operators"] = fused_ops
+    checks = {name: compare_logits(f"{spec.file} ({name} graph)", onnx_logits(path, source.batches), source.logits,
+                                   atol=atol, min_argmax_agreement=agreement)
+              for name, path in candidates.items()}
+    kept, choice = choose_graph(candidates, source.batches, source.input_names)
+    if choice:
+        info["graph_choice"] = choice
+        progress.note("fused vs plain graph, batch-1 p50: "
+                      + ", ".join(f"{n} {t:.2f} ms" for n, t in choice["p50_ms"].items()) + f" -> {kept}")
+    info["validation"] = checks[kept].as_dict()
+    return candidates[kept], info
+
+
+def export_graph(source: Exportable, opset: int, cache: StepCache) -> Path:
+    entry = cache.get_or_make("onnx", {"model": source.model_dir.name, "opset": opset},
+                              lambda out: export_onnx(source.model, out / "model.onnx", opset=opset,
+                                                      input_names=source.input_names))
+    path = entry / "model.onnx"
+    compare_logits(f"ONNX export (opset {opset})", onnx_logits(path, source.batches), source.logits,
+                   atol=VALIDATION_BOUNDS["fp32"][0], min_argmax_agreement=VALIDATION_BOUNDS["fp32"][1])
+    return path
+
+
+def fuse_graph(fp32: Path, config, cache: StepCache) -> tuple[Path, dict]:
+    from ..optimize.fuse import fuse_transformer
+
+    def make(out: Path) -> None:
+        operators = fuse_transformer(fp32, out / "model.onnx", num_heads=config.num_attention_heads,
+                                     hidden_size=config.hidden_size)
+        atomic_write_text(out / "fusion.json", json.dumps(operators))
+
+    entry = cache.get_or_make("fused", {"graph": fp32.parent.name}, make)
+    return entry / "model.onnx", json.loads((entry / "fusion.json").read_text())
+
+
+def quantize_graph(graph: Path, spec: OnnxQuantization, calibration: Calibration, cache: StepCache) -> Path:
+    from ..optimize.quantize_onnx import quantize
+
+    static = spec.method == "static"
+    inputs = {"graph": graph.parent.name, "quantization": dataclasses.asdict(spec),
+              "calibration": calibration.key(spec.calibration_samples) if static else None}
+    return cache.get_or_make(
+        "quantized", inputs,
+        lambda out: quantize(graph, out / "model.onnx", spec,
+                             calibration.batches(spec.calibration_samples) if static else None),
+    ) / "model.onnx"
+
+
+def convert_tflite(source: Exportable, spec: TFLiteQuantization, length: int, calibration: Calibration,
+                cache: StepCache) -> Path:
+    from ..export.tflite import export_tflite, length_buckets
+
+    static = spec.method == "static"
+    inputs = {"model": source.model_dir.name, "length": length, "buckets": list(length_buckets(length)),
+              "quantization": dataclasses.asdict(spec),
+              "calibration": calibration.key(spec.calibration_samples) if static else None}
+    return cache.get_or_make(
+        "tflite", inputs,
+        lambda out: export_tflite(source.model, out / "model.tflite", sequence_length=length,
+                                  precision=spec.precision,
+                                  calibration_batches=calibration.batches(spec.calibration_samples) if static else None,
+                                  input_names=source.input_names),
+    ) / "model.tflite"
