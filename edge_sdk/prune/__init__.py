@@ -11,6 +11,7 @@ _EXPORTS = {
     "PrunePlan": "plan", "plan_pruning": "plan", "apply_plan": "plan",
     "remove_heads": "structured", "remove_neurons": "structured", "remove_layers": "structured",
     "load_pruned": "load",
+    "Factorization": "lowrank", "factorize": "lowrank", "factorize_embeddings": "lowrank", "factorize_ffn": "lowrank",
 }
 
 __all__ = ["PruneError", *_EXPORTS.keys()]

@@ -1,4 +1,4 @@
-"""Reload a model saved with `save_pretrained` after structured pruning."""
+"""Reload a model saved with `save_pretrained` after structured pruning or low-rank factorization."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .arch import encoder_layers, ffn_width, names_for, num_heads
 from .errors import PruneError
+from .lowrank import factored_like
 from .record import KEY
 from .structured import shrink_attention, shrink_ffn
 
@@ -23,6 +24,8 @@ def rebuild(model, record: dict) -> None:
                 shrink_attention(layer, names, heads, heads)  # positions in a full layer are the original indices
             if width < ffn_width(layer, names):
                 shrink_ffn(layer, names, list(range(width)))
+    for path, rank in record.get("low_rank", {}).items():
+        model.set_submodule(path, factored_like(model.get_submodule(path), rank))
 
 
 def _weights(folder: Path) -> dict:
