@@ -1,6 +1,6 @@
-"""Structured pruning and importance scores on tiny random BERT and MPNet classifiers (3 layers,
-4 heads of 8, FFN 64): removal equals masking, nothing removed is bit-identical, save/load round
-trips, ONNX export, recovery with the distillation trainer, bad requests refused."""
+"""Structured pruning, importance scores and unstructured sparsity on tiny random BERT and MPNet
+classifiers (3 layers, 4 heads of 8, FFN 64): removal equals masking, nothing removed is bit-identical,
+save/load round trips, ONNX export, the cubic schedule against its formula, bad requests refused."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from conftest import tiny_bert
-from edge_sdk.prune import (PruneError, apply_plan, head_neuron_importance, load_pruned, movement_scores, plan_pruning,
-                            remove_heads, remove_layers, remove_neurons)
+from edge_sdk.prune import (CubicSchedule, PruneError, PruningCallback, add_masks, apply_masks, apply_plan,
+                            head_neuron_importance, load_pruned, movement_scores, plan_pruning, remove_heads,
+                            remove_layers, remove_neurons, sparsity, track_movement, update_masks)
 from edge_sdk.prune.arch import encoder_layers, names_for
 from test_distill import one_torch_thread, tiny_teacher, write_data  # noqa: F401  (an autouse fixture)
 
@@ -249,6 +250,90 @@ def test_pruned_model_exports_to_onnx_and_matches_pytorch(tmp_path, arch):
     assert got.shape == (4, pruned.config.num_labels)
     assert float(np.abs(got - want).max()) < 1e-4
     assert path.stat().st_size < export_onnx(model, tmp_path / "full.onnx").stat().st_size
+
+
+def test_cubic_schedule_follows_its_formula():
+    s = CubicSchedule(final=0.8, updates=5, frequency=10, start=100, initial=0.2)
+    assert s.end == 150
+    for step in range(200):
+        if step < 100:
+            want = 0.0
+        else:
+            t = 100 + min((step - 100) // 10, 5) * 10  # the last update step at or before `step`
+            want = 0.8 + (0.2 - 0.8) * (1 - (t - 100) / (5 * 10)) ** 3
+        assert math.isclose(s(step), want, abs_tol=1e-12), step
+    assert s(100) == pytest.approx(0.2) and s(150) == s(199) == pytest.approx(0.8)
+    assert [t for t in range(200) if s.is_update(t)] == [100, 110, 120, 130, 140, 150]
+    assert s(125) == s(120) < s(130)
+    over = CubicSchedule.over(1000, 0.9, begin=0.1, end=0.7, frequency=20)
+    assert (over.start, over.end, over.updates) == (100, 700, 30)
+    with pytest.raises(PruneError, match="within"):
+        CubicSchedule(final=1.0, updates=3)
+
+
+def test_magnitude_masks_zero_the_smallest_weights_and_stay_pruned():
+    model = tiny("bert")
+    linears = add_masks(model)
+    assert len(linears) == LAYERS * 6 and sparsity(model) == 0
+    update_masks(model, 0.5)
+    assert sparsity(model) == pytest.approx(0.5)
+    q = linears["0.attention.self.query"]
+    w = q.weight_orig.detach().abs()
+    assert w[q.weight_mask == 0].max() <= w[q.weight_mask == 1].min()
+    first = q.weight_mask.clone()
+    with torch.no_grad():  # a pruned weight growing large does not come back under magnitude pruning
+        q.weight_orig[first == 0] = 100.0
+    update_masks(model, 0.75)
+    assert ((q.weight_mask == 1) <= (first == 1)).all() and sparsity(model) == pytest.approx(0.75)
+    masked_logits = logits(model)
+    apply_masks(model)
+    assert not hasattr(q, "weight_mask") and "weight_orig" not in dict(q.named_parameters())
+    assert sparsity(model) == pytest.approx(0.75) and torch.equal(logits(model), masked_logits)
+
+
+def test_movement_scores_accumulate_through_masks():
+    model = tiny("bert").train()
+    add_masks(model)
+    scores = track_movement(model)
+    key = "1.intermediate.dense"
+    module = add_masks(model)[key]
+    model(**batch()).loss.backward()
+    expected = -(module.weight_orig.grad * module.weight_orig).detach()  # all-ones mask: dL/dW' = dL/dW
+    torch.testing.assert_close(scores[key], expected)
+    update_masks(model, 0.5, "movement")
+    kept = scores[key][module.weight_mask == 1]
+    assert kept.min() >= scores[key][module.weight_mask == 0].max()
+    before = scores[key].clone()
+    model.zero_grad()
+    model(**batch(2)).loss.backward()
+    masked = module.weight_mask == 0
+    assert (scores[key][masked] != before[masked]).any()  # straight-through: masked weights keep moving
+    assert (module.weight_orig.grad[masked] == 0).all()  # but get no update
+    apply_masks(model)
+    assert not hasattr(module, "weight_movement") and not module._forward_hooks
+
+
+def test_pruning_callback_in_a_trainer_reaches_the_final_sparsity(tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    model = tiny("bert").train()
+    rows = [{k: v[i] for k, v in batch(s).items()} for s in range(8) for i in range(4)]
+    schedule = CubicSchedule(final=0.6, updates=3, frequency=2, start=1)
+    seen = []
+
+    class Spy(PruningCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            super().on_step_end(args, state, control, model=model, **kwargs)
+            seen.append((state.global_step, sparsity(model)))
+
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=8, learning_rate=1e-3,
+                             report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True, logging_strategy="no")
+    Trainer(model=model, args=args, train_dataset=rows, callbacks=[Spy(schedule, "movement")]).train()
+    # Per matrix, round(s * size) weights are zeroed: within 1/2048 of s for these 32x32 and 32x64 ones.
+    assert [t for t, _ in seen] == list(range(1, 9))
+    assert [s for _, s in seen] == pytest.approx([schedule(t) for t in range(1, 9)], abs=1 / 2048)
+    assert schedule(8) == 0.6 and sparsity(model) == pytest.approx(0.6, abs=1 / 2048)
+    assert not any(hasattr(m, "weight_mask") for m in model.modules())  # applied at the end
 
 
 def test_a_pruned_student_recovers_with_the_distillation_trainer(tmp_path, minilm_dir):

@@ -11,6 +11,9 @@ _EXPORTS = {
     "PrunePlan": "plan", "plan_pruning": "plan", "apply_plan": "plan",
     "remove_heads": "structured", "remove_neurons": "structured", "remove_layers": "structured",
     "load_pruned": "load",
+    "CubicSchedule": "schedule",
+    "PruningCallback": "unstructured", "add_masks": "unstructured", "track_movement": "unstructured",
+    "update_masks": "unstructured", "apply_masks": "unstructured", "sparsity": "unstructured",
     "Factorization": "lowrank", "factorize": "lowrank", "factorize_embeddings": "lowrank", "factorize_ffn": "lowrank",
 }
 
