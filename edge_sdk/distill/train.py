@@ -129,8 +129,11 @@ def build_student(prepared: Prepared, config: DistillConfig):
 
 
 def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Path, callbacks=(),
-                  progress: bool = True):
-    """Train one student; returns (trainer, validation accuracy after the last epoch)."""
+                  progress: bool = True, student=None):
+    """Train one student; returns (trainer, validation accuracy after the last epoch).
+
+    `student`: a ready model to train instead of one built from `config` (e.g. a pruned copy of the
+    teacher recovering by distillation); it is trained in place."""
     import torch
     from transformers import PrinterCallback, TrainingArguments, set_seed
 
@@ -138,7 +141,7 @@ def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Pat
     from .trainer import DistillationCollator, DistillationTrainer
 
     set_seed(config.seed)
-    student = build_student(prepared, config).train()
+    student = (student if student is not None else build_student(prepared, config)).train()
     args = TrainingArguments(
         output_dir=str(work_dir),
         learning_rate=config.learning_rate,

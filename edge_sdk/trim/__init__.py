@@ -1,0 +1,7 @@
+"""Vocabulary trimming: keep the embedding rows a domain's texts use and rewrite tokenizer.json to match."""
+
+from .vocab import (TokenizationChange, TrimError, Trimmed, load_tokenizer_json, save_tokenizer_json,
+                    tokenization_change, trim_embeddings, trim_tokenizer_json, trim_vocabulary, vocabulary_to_keep)
+
+__all__ = ["TokenizationChange", "TrimError", "Trimmed", "load_tokenizer_json", "save_tokenizer_json",
+           "tokenization_change", "trim_embeddings", "trim_tokenizer_json", "trim_vocabulary", "vocabulary_to_keep"]
