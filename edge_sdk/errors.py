@@ -56,6 +56,14 @@ class DistillError(EdgeSdkError):
     """Distillation cannot run as asked (bad layers, teacher without a head, unreachable storage)."""
 
 
+class PruneError(EdgeSdkError):
+    """A pruning request that cannot be honoured (every head of a layer, zero neurons, no such layer)."""
+
+
+class TrimError(EdgeSdkError):
+    """Vocabulary trimming cannot run as asked (no tokenizer, no texts, an unsupported tokenizer)."""
+
+
 class MobileAppError(EdgeSdkError):
     """The mobile demo app folder is missing or is not the app."""
 

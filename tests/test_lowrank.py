@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_prune import ARCHS, FFN, HEAD, HEADS, LAYERS, batch, logits, one_torch_thread, params, tiny  # noqa: F401
 
 from edge_sdk.prune import PruneError, factorize, factorize_embeddings, factorize_ffn, load_pruned, remove_neurons
-from test_prune import ARCHS, FFN, HEAD, HEADS, LAYERS, batch, logits, one_torch_thread, params, tiny  # noqa: F401
 
 HIDDEN, VOCAB = HEADS * HEAD, 120
 
@@ -52,7 +52,8 @@ def test_factorized_embeddings_are_exact_at_full_rank_and_smaller_below(arch, tm
 def test_factorized_ffn_counts_reconstructs_and_reloads(tmp_path):
     model = tiny("bert")
     full, infos = factorize_ffn(model, HIDDEN)
-    assert [f.module for f in infos[:2]] == ["bert.encoder.layer.0.intermediate.dense", "bert.encoder.layer.0.output.dense"]
+    assert [f.module for f in infos[:2]] == ["bert.encoder.layer.0.intermediate.dense",
+                                             "bert.encoder.layer.0.output.dense"]
     assert max(f.relative_error for f in infos) < 1e-6
     torch.testing.assert_close(logits(full), logits(model), rtol=0, atol=1e-5)
     small, infos = factorize_ffn(model, 4, layers=[1])

@@ -10,13 +10,28 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_bert
-from edge_sdk.prune import (CubicSchedule, PruneError, PruningCallback, add_masks, apply_masks, apply_plan,
-                            head_neuron_importance, load_pruned, movement_scores, plan_pruning, remove_heads,
-                            remove_layers, remove_neurons, sparsity, track_movement, update_masks)
-from edge_sdk.prune.arch import encoder_layers, names_for
 from test_distill import one_torch_thread, tiny_teacher, write_data  # noqa: F401  (an autouse fixture)
+
+from edge_sdk.prune import (
+    CubicSchedule,
+    PruneError,
+    PruningCallback,
+    add_masks,
+    apply_masks,
+    apply_plan,
+    head_neuron_importance,
+    load_pruned,
+    movement_scores,
+    plan_pruning,
+    remove_heads,
+    remove_layers,
+    remove_neurons,
+    sparsity,
+    track_movement,
+    update_masks,
+)
+from edge_sdk.prune.arch import encoder_layers, names_for
 
 HEADS, HEAD, FFN, LAYERS, LABELS = 4, 8, 64, 3, 3
 
@@ -224,7 +239,8 @@ def test_movement_scores_sum_minus_weight_times_gradient_per_head_and_neuron():
         w = layer.get_submodule(path).weight
         return -(w * w.grad).detach()
 
-    head1 = sum(s(p)[HEAD:2 * HEAD].sum() for p in (names.query, names.key, names.value)) + s(names.out)[:, HEAD:2 * HEAD].sum()
+    head1 = (sum(s(p)[HEAD:2 * HEAD].sum() for p in (names.query, names.key, names.value))
+             + s(names.out)[:, HEAD:2 * HEAD].sum())
     assert math.isclose(float(scores.heads[2, 1]), float(head1), rel_tol=1e-4, abs_tol=1e-9)
     neuron5 = s(names.ffn_in)[5].sum() + s(names.ffn_out)[:, 5].sum()
     assert math.isclose(float(scores.neurons[2, 5]), float(neuron5), rel_tol=1e-4, abs_tol=1e-9)

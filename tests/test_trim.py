@@ -12,10 +12,17 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, TEXTS, tiny_bert
-from edge_sdk.trim import (TrimError, load_tokenizer_json, save_tokenizer_json, tokenization_change,
-                           trim_embeddings, trim_vocabulary, vocabulary_to_keep)
+
+from edge_sdk.trim import (
+    TrimError,
+    load_tokenizer_json,
+    save_tokenizer_json,
+    tokenization_change,
+    trim_embeddings,
+    trim_vocabulary,
+    vocabulary_to_keep,
+)
 
 MPNET = Path("/root/models/all-mpnet-base-v2")
 

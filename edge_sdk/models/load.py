@@ -29,14 +29,29 @@ def load_config(path: str | Path):
 def load_classifier(path: str | Path, labels: tuple[str, ...] | None = None, attn: str | None = FASTEST):
     """A sequence classifier in eval mode; with `labels`, a fresh head sized for them when the
     checkpoint has none. attn: FASTEST for training and PyTorch measurements, EXPORTABLE for the
-    graph that is exported."""
+    graph that is exported. A structurally pruned or factorized folder (prune/record.py) is rebuilt
+    to its shapes first: plain from_pretrained cannot express per-layer head counts."""
     from transformers import AutoModelForSequenceClassification
 
+    if labels is None and restructured(path):
+        from ..prune.load import load_pruned
+
+        return load_pruned(path, attn_implementation=attn)
     kwargs = {} if attn is None else {"attn_implementation": attn}
     if labels is not None:
         kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
                       label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True)
     return AutoModelForSequenceClassification.from_pretrained(str(path), **kwargs).eval()
+
+
+def restructured(path: str | Path) -> bool:
+    """True when the folder's config records pruned or factorized shapes."""
+    import json
+
+    from ..prune.record import KEY
+
+    config = Path(path) / "config.json"
+    return config.is_file() and bool(json.loads(config.read_text(encoding="utf-8")).get(KEY))
 
 
 def model_input_names(model) -> tuple[str, ...]:

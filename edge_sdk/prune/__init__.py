@@ -4,7 +4,7 @@ magnitude/movement sparsity on the cubic schedule, and low-rank factorization.""
 
 from importlib import import_module
 
-from .errors import PruneError
+from ..errors import PruneError
 
 _EXPORTS = {
     "Scores": "importance", "head_neuron_importance": "importance", "movement_scores": "importance",

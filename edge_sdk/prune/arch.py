@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import PruneError
+from ..errors import PruneError
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import NamedTuple
 
+from ..errors import PruneError
 from .arch import encoder_layers, ffn_width, head_size, linear, names_for, num_heads
-from .errors import PruneError
 
 
 class Scores(NamedTuple):

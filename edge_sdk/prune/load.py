@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import PruneError
 from .arch import encoder_layers, ffn_width, names_for, num_heads
-from .errors import PruneError
 from .lowrank import factored_like
 from .record import KEY
 from .structured import shrink_attention, shrink_ffn
@@ -32,7 +32,8 @@ def _weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
     index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    files = (sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file()
+             else ["model.safetensors"])
     state = {}
     for name in files:
         if not (folder / name).is_file():

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from ..errors import PruneError
 from .arch import encoder_layers, linear, names_for
-from .errors import PruneError
 from .record import read_record, write_record
 
 
@@ -121,6 +121,7 @@ def factorize_ffn(model, rank: int, *, layers=None, inplace: bool = False):
             raise PruneError(f"layer {i} does not exist: the model has layers 0..{len(stack) - 1}")
         for path in (names.ffn_in, names.ffn_out):
             _check_rank(rank, linear(stack[int(i)], path).weight, f"{prefix}.{i}.{path}")
-    done = [_replace(model, f"{prefix}.{int(i)}.{path}", rank) for i in chosen for path in (names.ffn_in, names.ffn_out)]
+    done = [_replace(model, f"{prefix}.{int(i)}.{path}", rank)
+            for i in chosen for path in (names.ffn_in, names.ffn_out)]
     _record(model, done)
     return model, done

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import PruneError
+from ..errors import PruneError
 from .structured import check_heads, check_layers, check_neurons, remove_heads, remove_layers, remove_neurons
 
 SCOPES = ("layer", "global")

@@ -12,8 +12,8 @@ import copy
 import operator
 from collections.abc import Iterable, Mapping
 
+from ..errors import PruneError
 from .arch import LayerNames, encoder_layers, ffn_width, head_size, linear, names_for, num_heads
-from .errors import PruneError
 from .record import read_record, write_record
 
 

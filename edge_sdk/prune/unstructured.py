@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
+from ..errors import PruneError
 from .arch import encoder_layers
-from .errors import PruneError
 
 METHODS = ("magnitude", "movement")
 

@@ -1,7 +1,17 @@
 """Vocabulary trimming: keep the embedding rows a domain's texts use and rewrite tokenizer.json to match."""
 
-from .vocab import (TokenizationChange, TrimError, Trimmed, load_tokenizer_json, save_tokenizer_json,
-                    tokenization_change, trim_embeddings, trim_tokenizer_json, trim_vocabulary, vocabulary_to_keep)
+from ..errors import TrimError
+from .vocab import (
+    TokenizationChange,
+    Trimmed,
+    load_tokenizer_json,
+    save_tokenizer_json,
+    tokenization_change,
+    trim_embeddings,
+    trim_tokenizer_json,
+    trim_vocabulary,
+    vocabulary_to_keep,
+)
 
 __all__ = ["TokenizationChange", "TrimError", "Trimmed", "load_tokenizer_json", "save_tokenizer_json",
            "tokenization_change", "trim_embeddings", "trim_tokenizer_json", "trim_vocabulary", "vocabulary_to_keep"]

@@ -29,15 +29,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EdgeSdkError
+from edge_runtime.manifest import TOKENIZER_FILE as FILE
 
-FILE = "tokenizer.json"
+from ..errors import TrimError
+
 _CONFIG_TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id",
                      "unk_token_id", "mask_token_id")
-
-
-class TrimError(EdgeSdkError):
-    """Vocabulary trimming cannot run as asked (no tokenizer, no texts, an unsupported tokenizer)."""
 
 
 @dataclass(frozen=True)
