@@ -89,6 +89,9 @@ class TargetProfile:
     max_length: int = 128
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     threads: int | None = None
+    # True where the build host's CPU stands for the target's (x86 servers): searches time candidates
+    # here; elsewhere (ARM, wasm, GPU) they predict latency with the target's model (search/latency.py).
+    host_timing: bool = False
     max_accuracy_drop: float = 1.0  # points
     max_size_mb: float | None = None
     max_latency_ms: float | None = None

@@ -72,6 +72,9 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
                     cache: StepCache, progress: Progress) -> tuple[Path, dict]:
     """The file `spec` describes, validated against PyTorch, and what the build learnt making it."""
     atol, agreement = VALIDATION_BOUNDS.get(spec.precision, VALIDATION_BOUNDS["int8"])
+    fp32 = export_graph(source, profile.opset, cache)
+    flops = gflop(fp32)
+    counted = {"gflop": flops} if flops is not None else {}
     if spec.format == "tflite":
         length = spec.sequence_length or profile.max_length
         if length < profile.max_length:
@@ -85,10 +88,9 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
         got, fits = tflite_logits(path, source.batches, length, source.input_names)
         check = compare_logits(f"{spec.file} (TFLite {spec.precision})", got, source.logits[fits], atol=atol,
                                min_argmax_agreement=agreement)
-        return path, {"validation": check.as_dict()}
-    fp32 = export_graph(source, profile.opset, cache)
+        return path, {"validation": check.as_dict(), **counted}
     candidates = {"plain": quantize_graph(fp32, spec.quantization, calibration, cache)}
-    info: dict[str, Any] = {}
+    info: dict[str, Any] = dict(counted)
     if profile.graph_optimization:
         fused, fused_ops = fuse_graph(fp32, source.model.config, cache)
         candidates["fused"] = quantize_graph(fused, spec.quantization, calibration, cache)
@@ -103,6 +105,18 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
                       + ", ".join(f"{n} {t:.2f} ms" for n, t in choice["p50_ms"].items()) + f" -> {kept}")
     info["validation"] = checks[kept].as_dict()
     return candidates[kept], info
+
+
+def gflop(graph: Path) -> float | None:
+    """GFLOP of one forward pass at the latency model's reference length (None: shapes not recognised,
+    e.g. factorized FFNs); a latency model refit on a device reads it from the manifest."""
+    from ..benchmark.flops import flops_from_onnx
+    from ..search.latency import REFERENCE_TOKENS
+
+    try:
+        return flops_from_onnx(graph, REFERENCE_TOKENS) / 1e9
+    except ValueError:
+        return None
 
 
 def export_graph(source: Exportable, opset: int, cache: StepCache) -> Path:

@@ -21,20 +21,24 @@ ACCURACY_BATCH = 1
 REFERENCE_BATCH = 64  # FP32 PyTorch: padding is masked, so the batch does not change predictions
 
 
-def measure_bundle(bundle_dir: Path, model_file: str, data: LabelledData, latency_queries: int) -> dict:
-    """Test-split accuracy (batch 1, all cores) and batch-1 latency (1 thread) of one model file."""
+def measure_bundle(bundle_dir: Path, model_file: str, data: LabelledData, latency_queries: int,
+                   split: str = "test") -> dict:
+    """Accuracy on a split (batch 1, all cores; the guard uses test, a search validation) and batch-1
+    latency (1 thread) of one model file."""
+    texts = list(getattr(data, split).texts)
     pipe = Pipeline.load(bundle_dir, model=model_file, providers=HOST_PROVIDERS)
-    predictions = pipe(list(data.test.texts), batch_size=ACCURACY_BATCH)
+    predictions = pipe(texts, batch_size=ACCURACY_BATCH)
     predicted = label_ids([p["label"] for p in predictions], data.labels, model_file)
-    report = accuracy_report(predicted, np.asarray(data.test.labels), data.oos_id)
+    report = accuracy_report(predicted, np.asarray(getattr(data, split).labels), data.oos_id)
     single = Pipeline.load(bundle_dir, model=model_file, threads=1, providers=HOST_PROVIDERS)
-    latency = batch1_latency(lambda batch: single(batch), list(data.test.texts[:latency_queries]))
+    latency = batch1_latency(lambda batch: single(batch), texts[:latency_queries])
     return {**report, "size_mb": (Path(bundle_dir) / model_file).stat().st_size / 1e6, "latency": latency,
             "latency_threads": 1, "accuracy_batch_size": ACCURACY_BATCH}
 
 
-def pytorch_reference(model_dir: Path, data: LabelledData, max_length: int, latency_queries: int) -> dict:
-    """A model in PyTorch FP32: test accuracy, weights size, batch-1 latency at 1 thread."""
+def pytorch_reference(model_dir: Path, data: LabelledData, max_length: int, latency_queries: int,
+                      split: str = "test") -> dict:
+    """A model in PyTorch FP32: accuracy on a split, weights size, batch-1 latency at 1 thread."""
     import torch
     from transformers import AutoTokenizer
 
@@ -42,14 +46,14 @@ def pytorch_reference(model_dir: Path, data: LabelledData, max_length: int, late
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = load_classifier(model_dir)
-    texts = list(data.test.texts)
+    texts = list(getattr(data, split).texts)
     predicted = []
     with torch.inference_mode():
         for i in range(0, len(texts), REFERENCE_BATCH):
             batch = tokenizer(texts[i:i + REFERENCE_BATCH], padding=True, truncation=True, max_length=max_length,
                               return_tensors="pt")
             predicted.append(model(**batch).logits.argmax(-1).numpy())
-        report = accuracy_report(np.concatenate(predicted), np.asarray(data.test.labels), data.oos_id)
+        report = accuracy_report(np.concatenate(predicted), np.asarray(getattr(data, split).labels), data.oos_id)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

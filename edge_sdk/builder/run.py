@@ -123,15 +123,18 @@ def with_recipe(profile: TargetProfile, recipe: Recipe, progress: Progress) -> T
     return profile
 
 
-def measure_reference(model_dir: Path, label: str, context: StepContext, latency_queries: int) -> dict:
-    """The model in PyTorch FP32 on the test split (accuracy, size, latency), cached."""
+def measure_reference(model_dir: Path, label: str, context: StepContext, latency_queries: int,
+                      split: str = "test") -> dict:
+    """The model in PyTorch FP32 on a split (accuracy, size, latency), cached."""
     from .measure import pytorch_reference
 
     inputs = {"model": model_dir.name, "data": context.data.fingerprint, "length": REFERENCE_LENGTH}
-    with context.progress.step(f"PyTorch reference: {label} on the test split"):
+    if split != "test":  # the key of test references stays what it was
+        inputs["split"] = split
+    with context.progress.step(f"PyTorch reference: {label} on the {split} split"):
         result = context.cache.get_or_make_json(
             "reference", inputs,
-            lambda: pytorch_reference(model_dir, context.data, REFERENCE_LENGTH, latency_queries))
+            lambda: pytorch_reference(model_dir, context.data, REFERENCE_LENGTH, latency_queries, split))
     context.progress.note(f"{label}: accuracy {result['accuracy']:.4f}")
     return {"name": f"PyTorch {label}", "kind": "reference", **result}
 

@@ -22,7 +22,9 @@ from ..distill.config import RECORD, DistillConfig
 from ..files import dir_fingerprint
 from ..models import has_head_for, load_config
 from ..models.lineage import LINEAGE, read_lineage, write_lineage
+from ..prune.step import LowRankConfig, PruneConfig, SparsifyConfig
 from ..train.teacher import TeacherConfig
+from ..trim.step import TrimConfig
 from .cache import StepCache
 from .progress import Progress
 
@@ -35,6 +37,7 @@ class StepContext:
     cache: StepCache
     progress: Progress
     seed: int
+    callbacks: tuple = ()  # TrainerCallbacks for steps that train (a search's early stopping)
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,22 @@ class ModelStep:
     version: int = 1  # bump when the function's output changes for the same inputs
 
 
+def lazy(module: str, name: str) -> Callable:
+    """A step function imported when it runs, so loading a recipe imports no torch."""
+    def run(*args):
+        from importlib import import_module
+
+        return getattr(import_module(module), name)(*args)
+
+    return run
+
+
 def _distill(source: Path, out: Path, config: DistillConfig, context: StepContext) -> dict:
     from ..distill import distill
 
     work = out.with_name(out.name + ".work")
-    distill(source, context.data, out, dataclasses.replace(config, seed=context.seed), work_dir=work)
+    distill(source, context.data, out, dataclasses.replace(config, seed=context.seed), work_dir=work,
+            callbacks=context.callbacks)
     return json.loads((out / RECORD).read_text(encoding="utf-8"))
 
 
@@ -58,8 +72,21 @@ def _describe_distill(config: DistillConfig) -> str:
     return f"distil a student (teacher layers {layers}) from the model before"
 
 
+def _describe_prune(config: PruneConfig) -> str:
+    layers = f", drop layers {','.join(map(str, config.drop_layers))}" if config.drop_layers else ""
+    return (f"keep {config.keep_heads:.0%} of heads and {config.keep_neurons:.0%} of FFN neurons{layers} "
+            f"({config.importance} importance), recover {config.epochs} epoch(s)")
+
+
 MODEL_STEPS: dict[str, ModelStep] = {
     "distill": ModelStep(DistillConfig, _distill, _describe_distill),
+    "prune": ModelStep(PruneConfig, lazy("edge_sdk.prune.step", "prune_step"), _describe_prune),
+    "sparsify": ModelStep(SparsifyConfig, lazy("edge_sdk.prune.step", "sparsify_step"),
+                          lambda c: f"{c.method} sparsity {c.sparsity:.0%} over {c.epochs} epoch(s)"),
+    "lowrank": ModelStep(LowRankConfig, lazy("edge_sdk.prune.step", "lowrank_step"),
+                         lambda c: f"SVD: embedding rank {c.embedding_rank}, FFN rank {c.ffn_rank}"),
+    "trim": ModelStep(TrimConfig, lazy("edge_sdk.trim.step", "trim_step"),
+                      lambda c: f"keep the vocabulary of the {' and '.join(c.splits)} texts"),
 }
 
 

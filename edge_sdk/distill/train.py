@@ -201,7 +201,7 @@ def save_student(trainer, tokenizer, out_dir: str | Path, record: dict) -> Path:
 
 def distill(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path,
             config: DistillConfig = DistillConfig(), work_dir: str | Path | None = None,
-            progress: bool = True) -> Path:
+            progress: bool = True, callbacks=()) -> Path:
     """Distil the teacher at `teacher_dir` into a student saved at `out_dir` (save_pretrained + tokenizer).
 
     The teacher's logits are cached in `work_dir`/cache (default: `<out_dir>.work`), removed at the end.
@@ -210,7 +210,7 @@ def distill(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path,
     work_dir = Path(work_dir or out_dir.with_name(out_dir.name + ".work"))
     prepared = prepare(teacher_dir, data, config.max_length, cache_dir=work_dir / "cache",
                        augment=config.augment, seed=config.seed, student=config.student)
-    trainer, val_acc = train_student(prepared, config, work_dir / "trainer", progress=progress)
+    trainer, val_acc = train_student(prepared, config, work_dir / "trainer", callbacks=callbacks, progress=progress)
     record = {"config": config.as_dict(), "validation_accuracy": val_acc,
               "test_accuracy": test_accuracy(trainer.model, prepared.tokenizer, data, config.max_length),
               "teacher_accuracy": prepared.teacher_accuracy(), "world_size": trainer.args.world_size,

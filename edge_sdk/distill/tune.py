@@ -21,15 +21,15 @@ import math
 import os
 import shutil
 import socket
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import LabelledData
 from ..errors import DistillError
+from ..search import study as studies
+from ..search.storage import default_storage, shown
 from .config import RECORD, DistillConfig
-from .storage import default_storage, open_storage, shown
 from .student import check_layers, every_other_layer, spread_layers
 from .train import Prepared, prepare, save_student, test_accuracy, train_student
 
@@ -141,31 +141,6 @@ def _kept_accuracy(student_dir: Path) -> float:
         return -math.inf
 
 
-def _live_trials(study) -> int:
-    import optuna
-    from optuna.storages import fail_stale_trials
-    from optuna.trial import TrialState
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        fail_stale_trials(study)  # a killed worker's RUNNING trial turns FAIL once its heartbeat is stale
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                        TrialState.RUNNING)))
-
-
-def _wait_for_other_workers(study, poll_s: float = 2.0) -> None:
-    """Let trials still running elsewhere finish (or go stale), so every worker reports the whole study."""
-    import time
-
-    from optuna.trial import TrialState
-
-    while True:
-        _live_trials(study)
-        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            return
-        time.sleep(poll_s)
-
-
 def trial_rows(study) -> list[dict]:
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -183,12 +158,8 @@ def open_study(storage: str, study_name: str, startup_trials: int = 2):
     """Create or load (resume) the study; the sampler is per worker and not stored."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.create_study(
-            study_name=study_name, storage=open_storage(storage), direction="maximize", load_if_exists=True,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=PRUNE_FROM_EPOCH))
+    return studies.open_study(storage, study_name, pruner=optuna.pruners.MedianPruner(
+        n_startup_trials=startup_trials, n_warmup_steps=PRUNE_FROM_EPOCH))
 
 
 def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, trials: int = 10,
@@ -241,13 +212,7 @@ def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, 
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def after(study_, frozen):
-        if on_trial is not None:
-            on_trial(frozen)
-
-    while _live_trials(study) < trials:
-        study.optimize(objective, n_trials=1, callbacks=[after], gc_after_trial=True)
-    _wait_for_other_workers(study)
+    studies.grow(study, trials, objective, on_trial)
     shutil.rmtree(out_dir / "work", ignore_errors=True)
     result = _result(study, url, prepared, student_dir, tuple(ran), out_dir)
     write_recipe(out_dir / "recipe.toml", result, base)

@@ -35,8 +35,9 @@ class CubicSchedule:
         """Prune from `begin` to `end` (fractions of `total_steps`) every `frequency` steps; the rest of
         training recovers at the final sparsity (Sanh et al. 2020 also keep a cool-down at the end)."""
         start = int(begin * total_steps)
-        updates = max(1, (int(end * total_steps) - start) // frequency)
-        return cls(final, updates, frequency, start, initial)
+        span = max(1, int(end * total_steps) - start)
+        frequency = min(frequency, span)  # a short run still reaches `final` by `end`
+        return cls(final, max(1, span // frequency), frequency, start, initial)
 
     @property
     def end(self) -> int:

@@ -20,11 +20,13 @@ def _value(row: dict, *keys):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None, threads: int | None = None) -> Path:
-    """Scatter accuracy (%) against p50 latency (ms); rows lacking either are left out.
+def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None, threads: int | None = None,
+                 split: str = "test") -> Path:
+    """Scatter accuracy (%) on `split` against p50 latency (ms); rows lacking either are left out.
 
     Rows measured at several thread counts are plotted at one: `threads`, default the first
-    row's (one picture compares models, not thread counts).
+    row's (one picture compares models, not thread counts). A row with "chosen": True is ringed in
+    black (a search's pick).
     """
     import matplotlib
 
@@ -66,6 +68,9 @@ def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None, t
                 label += " [baseline of ratios]"
         else:
             ax.scatter([x], [y], s=area, color=color, alpha=0.55, edgecolors=color, label=label)
+        if row.get("chosen"):
+            ax.scatter([x], [y], s=area + 120, facecolors="none", edgecolors="black", linewidths=2.2, zorder=4)
+            label += " [chosen]"
         size_text = f", {size:.1f} MB" if size else ""
         offset = 0.75 * math.sqrt(area / math.pi) + 3  # just outside the marker's edge
         left = x > 0.55 * right  # labels of the slowest points go to their left, inside the axes
@@ -85,7 +90,7 @@ def plot_metrics(rows: list[dict], path: str | Path, title: str | None = None, t
     else:
         ax.text(0.5, 0.5, "no row has both accuracy and latency", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("p50 latency at batch 1 (ms)")
-    ax.set_ylabel("accuracy on the test split (%)")
+    ax.set_ylabel(f"accuracy on the {split} split (%)")
     at = f" at {threads} thread{'s' if threads != 1 else ''}" if isinstance(threads, int) else ""
     ax.set_title(title or f"Accuracy against batch-1 latency{at} (point area ∝ size on disk)")
     ax.grid(True, alpha=0.3)

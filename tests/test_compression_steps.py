@@ -1,0 +1,79 @@
+"""Pruning, sparsity, low rank and trimming as recipe steps of `edge-sdk build`, end to end through
+the CLI on the tiny model of test_build (its teacher comes from the shared step cache)."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+from test_build import built, edge_sdk, tiny_data, tiny_model_dir  # noqa: F401  (fixtures)
+
+from edge_runtime import Manifest, Pipeline
+
+TARGET = "x86-avx512-vnni"
+
+
+def build_with(tmp_path, built, steps: str, name: str = "tiny"):  # noqa: F811
+    recipe = tmp_path / f"{name}.toml"
+    recipe.write_text(f'name = "{name}"\nwhy = "test"\n[teacher]\nlearning_rate = 1e-3\nepochs = 1\n'
+                      f"min_steps = 200\npatience = 2\n{steps}")
+    out = tmp_path / "out"
+    result = edge_sdk("build", "--target", TARGET, "--model", built["model"], "--data", built["data"],
+                      "--recipe", recipe, "--out", out, "--cache-dir", built["cache"], "--latency-queries", "10",
+                      "--max-accuracy-drop", "100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / TARGET, result
+
+
+def matmul_widths(path) -> list[tuple[int, ...]]:
+    model = onnx.load(str(path))
+    return sorted({tuple(d.dims) for d in model.graph.initializer if len(d.dims) == 2})
+
+
+def test_prune_step_ships_a_physically_smaller_graph(tmp_path, built):  # noqa: F811
+    bundle, result = build_with(tmp_path, built, '[[steps]]\nstep = "prune"\nkeep_heads = 0.5\nkeep_neurons = 0.5\n'
+                                                 "drop_layers = [0]\nepochs = 1\nimportance_texts = 64\n")
+    assert "step 1 (prune): keep 50% of heads and 50% of FFN neurons" in result.stderr
+    manifest = Manifest.read(bundle)
+    (step,) = [e for e in manifest.source["lineage"] if e["step"] == "prune"]
+    assert step["plan"]["layers"] == [0] and step["parameters"]["after"] < step["parameters"]["before"]
+    assert set(step["plan"]["heads"]) == {"0", "1"}  # one of the two heads removed in each layer
+    # the tiny BERT: hidden 32, 2 heads of 16, FFN 64 -> one layer, one head of 16, FFN 32 (ONNX
+    # stores MatMul weights as [in, out]; a fused graph may concatenate q, k, v)
+    full = matmul_widths(built["out"] / TARGET / "model.int8.onnx")
+    pruned = matmul_widths(bundle / "model.int8.onnx")
+    assert (32, 64) in full and (64, 32) in full and (16, 32) not in full
+    assert (32, 64) not in pruned and (64, 32) not in pruned and (16, 32) in pruned
+    pipe = Pipeline.load(bundle)
+    assert pipe("wake me up at 7")[0]["label"] in manifest.labels
+
+
+def test_trim_step_rewrites_the_tokenizer(tmp_path, built):  # noqa: F811
+    bundle, _ = build_with(tmp_path, built, '[[steps]]\nstep = "trim"\n')
+    manifest = Manifest.read(bundle)
+    (step,) = [e for e in manifest.source["lineage"] if e["step"] == "trim"]
+    assert step["vocabulary"]["before"] == 30522 and step["vocabulary"]["after"] < 3000
+    assert step["test_tokenization_change"]["unk_after"] == step["test_tokenization_change"]["unk_before"]
+    vocab = json.loads((bundle / "tokenizer.json").read_text())["model"]["vocab"]
+    assert len(vocab) == step["vocabulary"]["after"] and max(vocab.values()) == len(vocab) - 1
+    ids = Pipeline.load(bundle).encoder.ids(["what's my balance"])[0]
+    assert max(ids) < len(vocab) and "[UNK]" not in [k for k, v in vocab.items() if v in ids[1:-1]]
+    size = bundle.joinpath("model.int8.onnx").stat().st_size
+    assert size < (built["out"] / TARGET / "model.int8.onnx").stat().st_size
+
+
+@pytest.mark.parametrize("steps, key", [
+    ('[[steps]]\nstep = "sparsify"\nsparsity = 0.5\nepochs = 1\n', "sparsity"),
+    ('[[steps]]\nstep = "lowrank"\nembedding_rank = 8\nepochs = 1\n', "factorized"),
+])
+def test_sparsify_and_lowrank_steps(tmp_path, built, steps, key):  # noqa: F811
+    bundle, _ = build_with(tmp_path, built, steps)
+    (step,) = [e for e in Manifest.read(bundle).source["lineage"] if e["step"] in ("sparsify", "lowrank")]
+    assert key in step
+    if key == "sparsity":
+        assert step["sparsity"] >= 0.45  # zeros in the encoder's Linear weights, same shapes
+    else:
+        assert step["factorized"][0]["rank"] == 8 and step["parameters"]["after"] < step["parameters"]["before"]
+        assert (30522, 8) in matmul_widths(bundle / "model.int8.onnx")  # the table, now [V, rank]
+        assert (30522, 32) not in matmul_widths(bundle / "model.int8.onnx")
