@@ -7,11 +7,7 @@ import sys
 
 import click
 
-from .command import Command, command
-
-
-class Group(click.Group):
-    command_class = Command
+from .command import Group, command
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -55,8 +51,9 @@ def _register() -> None:
     from .builder.command import build
     from .distill.command import distill
     from .mobile.command import mobile_install
+    from .search.command import autotune, latency, prune
 
-    for each in (verify, build, benchmark, distill, mobile_install):
+    for each in (verify, build, benchmark, distill, prune, autotune, latency, mobile_install):
         cli.add_command(each)
 
 

@@ -30,6 +30,14 @@ class Command(click.Command):
             raise click.exceptions.Exit(INTERRUPTED) from None
 
 
+class Group(click.Group):
+    command_class = Command  # its subcommands handle errors the same way
+
+
 def command(name: str | None = None, **kwargs):
     """`click.command` for edge-sdk commands (user errors as one line, exit 1)."""
     return click.command(name, cls=Command, **kwargs)
+
+
+def group(name: str | None = None, **kwargs):
+    return click.group(name, cls=Group, **kwargs)

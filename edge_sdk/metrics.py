@@ -32,3 +32,20 @@ def drop_points(reference_accuracy: float, accuracy: float) -> float:
     """Accuracy points lost, rounded as reports show them (2 decimals), so a drop printed as 1.00 is
     compared with a 1.0 budget as 1.00, not as 1.0000001."""
     return round(100.0 * (reference_accuracy - accuracy), 2)
+
+
+def thresholded(probs: np.ndarray, threshold: float, oos_id: int) -> np.ndarray:
+    """Predicted ids where a top probability below `threshold` becomes the out-of-scope label (what
+    edge_runtime.Pipeline does with a manifest's oos_threshold)."""
+    predicted = probs.argmax(-1)
+    return np.where(probs.max(-1) < threshold, oos_id, predicted)
+
+
+def fit_oos_threshold(probs: np.ndarray, gold: np.ndarray, oos_id: int) -> float:
+    """The top-probability threshold that maximises accuracy on these (validation) rows: every
+    distinct top probability is a candidate, 0 (never fall back) included; ties go to the lowest."""
+    top = np.sort(np.unique(probs.max(-1)))
+    candidates = np.concatenate([[0.0], top])
+    gold = np.asarray(gold)
+    scores = [float((thresholded(probs, t, oos_id) == gold).mean()) for t in candidates]
+    return float(candidates[int(np.argmax(scores))])

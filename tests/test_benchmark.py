@@ -75,6 +75,7 @@ def test_every_row_has_every_column(run):
         assert row["latency"]["n"] == QUERIES
         assert set(row["latency"]) == {"n", "mean_ms", "std_ms", "p50_ms", "p95_ms", "p99_ms"}
         assert row["oos_recall"] is not None and row["in_scope_accuracy"] is not None
+        assert 0.0 <= row["oos_threshold"] <= 1.0 and row["accuracy_thr"] is not None  # fitted on validation
         assert row["size_mb"] > 0 and row["batch32_qps"] > 0 and row["peak_rss_mb"] > 0
         assert row["flops"] > 0 and 0 < row["gemm_fraction"]
         assert DASH not in line, f"{row['name']} has an empty cell: {line}"

@@ -14,9 +14,10 @@ from edge_runtime import Manifest, Pipeline
 TARGET = "x86-avx512-vnni"
 
 
-def build_with(tmp_path, built, steps: str, name: str = "tiny"):  # noqa: F811
+def build_with(tmp_path, built, steps: str, name: str = "tiny", **top):  # noqa: F811
     recipe = tmp_path / f"{name}.toml"
-    recipe.write_text(f'name = "{name}"\nwhy = "test"\n[teacher]\nlearning_rate = 1e-3\nepochs = 1\n'
+    settings = "".join(f"{key} = {value}\n" for key, value in top.items())  # top-level keys before the tables
+    recipe.write_text(f'name = "{name}"\nwhy = "test"\n{settings}[teacher]\nlearning_rate = 1e-3\nepochs = 1\n'
                       f"min_steps = 200\npatience = 2\n{steps}")
     out = tmp_path / "out"
     result = edge_sdk("build", "--target", TARGET, "--model", built["model"], "--data", built["data"],
@@ -77,3 +78,11 @@ def test_sparsify_and_lowrank_steps(tmp_path, built, steps, key):  # noqa: F811
         assert step["factorized"][0]["rank"] == 8 and step["parameters"]["after"] < step["parameters"]["before"]
         assert (30522, 8) in matmul_widths(bundle / "model.int8.onnx")  # the table, now [V, rank]
         assert (30522, 32) not in matmul_widths(bundle / "model.int8.onnx")
+
+
+def test_oos_threshold_fitted_on_validation_goes_into_the_manifest(tmp_path, built):  # noqa: F811
+    bundle, result = build_with(tmp_path, built, "", oos_threshold='"fit"')
+    manifest = Manifest.read(bundle)
+    assert manifest.oos_label == "oos" and 0.0 <= manifest.oos_threshold <= 1.0
+    assert "out-of-scope threshold for model.int8.onnx on the validation split" in result.stderr
+    assert manifest.recipe["oos_threshold"] == "fit"

@@ -115,7 +115,7 @@ def accuracy_rows(specs: list[VariantSpec], info: dict[str, dict], data, setting
     """Per variant: accuracy on the whole test split, size, FLOPs at the median length."""
     from edge_runtime.errors import BackendUnavailableError
 
-    test_texts, gold = list(data.test.texts), np.asarray(data.test.labels)
+    test_texts = list(data.test.texts)
     rows: dict[str, dict] = {}
     for spec in specs:
         try:
@@ -124,8 +124,7 @@ def accuracy_rows(specs: list[VariantSpec], info: dict[str, dict], data, setting
             notes.append(f"{spec.name}: not measured: {exc}")
             continue
         start = time.perf_counter()
-        names = runner.label_names(test_texts, settings.accuracy_batch)
-        report = accuracy_report(label_ids(names, data.labels, spec.name), gold, data.oos_id)
+        report = scored(runner, data, settings.accuracy_batch, spec.name)
         length = median_length(runner.token_lengths(test_texts))
         shapes = info[spec.name].get("shapes")
         log(f"accuracy {spec.name}: {report['accuracy']:.4f} ({len(test_texts)} texts, "
@@ -140,11 +139,35 @@ def accuracy_rows(specs: list[VariantSpec], info: dict[str, dict], data, setting
             "providers": list(runner.providers) or None, "accuracy_batch": settings.accuracy_batch,
             "accuracy": report["accuracy"], "in_scope_accuracy": report.get("in_scope_accuracy"),
             "oos_recall": report.get("oos_recall"), "test_n": report["n"],
+            **{k: report[k] for k in ("oos_threshold", "accuracy_thr", "in_scope_accuracy_thr", "oos_recall_thr")
+               if k in report},
             "size_mb": info[spec.name]["size_mb"], "median_tokens": length,
             "flops": flops_from_shapes(shapes, length) if shapes else None,
         }
         runner.close()
     return rows
+
+
+def scored(runner, data, batch_size: int, name: str) -> dict:
+    """Test-split accuracy from the variant's logits, and, where the data has an out-of-scope label,
+    the same with a threshold on the top probability fitted on the validation split for this variant
+    (every row, the teacher included, gets its own: nothing is compared unfairly)."""
+    from edge_runtime.pipeline import softmax
+
+    from ..metrics import fit_oos_threshold, thresholded
+
+    to_data = label_ids(list(runner.labels), data.labels, name)  # model label order -> data label ids
+    gold = np.asarray(data.test.labels)
+    test = softmax(runner.logits_in_batches(list(data.test.texts), batch_size))
+    report = accuracy_report(to_data[test.argmax(-1)], gold, data.oos_id)
+    if data.oos_id is not None and len(data.validation) and data.oos_label in runner.labels:
+        oos = runner.labels.index(data.oos_label)
+        validation = softmax(runner.logits_in_batches(list(data.validation.texts), batch_size))
+        threshold = fit_oos_threshold(validation, to_data.argsort()[np.asarray(data.validation.labels)], oos)
+        fitted = accuracy_report(to_data[thresholded(test, threshold, oos)], gold, data.oos_id)
+        report.update(oos_threshold=threshold, accuracy_thr=fitted["accuracy"],
+                      in_scope_accuracy_thr=fitted.get("in_scope_accuracy"), oos_recall_thr=fitted.get("oos_recall"))
+    return report
 
 
 def timed_at(threads: int, specs: list[VariantSpec], warm: list[str], timed: list[str], settings: Settings,

@@ -46,18 +46,19 @@ class VariantSpec:
 
 @dataclass
 class Runner:
-    predict: Callable[[list[str]], list[str]]  # texts -> label names, one call, batch = len(texts)
+    predict: Callable[[list[str]], list[str]]  # texts -> label names, one call, batch = len(texts): what is timed
+    logits: Callable[[list[str]], object]  # texts -> float logits [texts, labels], one call (accuracy)
     token_lengths: Callable[[list[str]], list[int]]  # tokens per text, [CLS] and [SEP] included
     labels: tuple[str, ...]  # what the model can predict, in its id order
     close: Callable[[], None] = lambda: None
     providers: tuple[str, ...] = ()  # execution providers that actually run it (ONNX Runtime)
     fallbacks: tuple[str, ...] = ()  # providers the bundle asked for that are not available here
 
-    def label_names(self, texts: list[str], batch_size: int) -> list[str]:
-        out: list[str] = []
-        for i in range(0, len(texts), batch_size):
-            out += self.predict(texts[i:i + batch_size])
-        return out
+    def logits_in_batches(self, texts: list[str], batch_size: int):
+        import numpy as np
+
+        return np.concatenate([np.asarray(self.logits(texts[i:i + batch_size]), dtype=np.float32)
+                               for i in range(0, len(texts), batch_size)])
 
 
 def quiet_libraries() -> None:
@@ -128,8 +129,14 @@ def _torch_runner(spec: VariantSpec, threads: int) -> Runner:
             out = pipe(texts, batch_size=len(texts), truncation=True, max_length=max_length)
         return [o["label"] for o in out]
 
+    def logits(texts: list[str]):
+        with torch.inference_mode():
+            batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            return model(**batch).logits.float().numpy()
+
     encoder = TextEncoder(Path(spec.path) / TOKENIZER_FILE, max_length)
-    return Runner(predict=predict, token_lengths=_token_lengths(encoder), labels=teacher_labels(Path(spec.path)))
+    return Runner(predict=predict, logits=logits, token_lengths=_token_lengths(encoder),
+                  labels=teacher_labels(Path(spec.path)))
 
 
 def _ort_runner(spec: VariantSpec, threads: int) -> Runner:
@@ -150,11 +157,13 @@ def _ort_runner(spec: VariantSpec, threads: int) -> Runner:
     names = tuple(i.name for i in session.get_inputs())
     encoder = TextEncoder(folder / TOKENIZER_FILE, _max_length(config))
 
-    def predict(texts: list[str]) -> list[str]:
-        logits = session.run(None, encoder.feeds(encoder.ids(texts), names))[0]
-        return [labels[i] for i in np.argmax(logits, axis=-1)]
+    def logits(texts: list[str]):
+        return session.run(None, encoder.feeds(encoder.ids(texts), names))[0]
 
-    return Runner(predict=predict, token_lengths=_token_lengths(encoder), labels=labels,
+    def predict(texts: list[str]) -> list[str]:
+        return [labels[i] for i in np.argmax(logits(texts), axis=-1)]
+
+    return Runner(predict=predict, logits=logits, token_lengths=_token_lengths(encoder), labels=labels,
                   providers=tuple(session.get_providers()))
 
 
@@ -176,8 +185,9 @@ def _bundle_runner(spec: VariantSpec, threads: int) -> Runner:
     def predict(texts: list[str]) -> list[str]:
         return [p["label"] for p in pipe(texts, batch_size=len(texts))]
 
-    return Runner(predict=predict, token_lengths=_token_lengths(pipe.encoder),
-                  labels=tuple(pipe.labels), providers=tuple(getattr(pipe.backend, "providers", ()) or ()),
+    return Runner(predict=predict, logits=lambda texts: pipe.logits(texts, batch_size=len(texts)),
+                  token_lengths=_token_lengths(pipe.encoder), labels=tuple(pipe.labels),
+                  providers=tuple(getattr(pipe.backend, "providers", ()) or ()),
                   fallbacks=fallbacks)
 
 

@@ -171,6 +171,14 @@ def build_target(profile: TargetProfile, recipe: Recipe, data: LabelledData, sou
                                 sequence_length=(spec.sequence_length or profile.max_length)
                                 if spec.format == "tflite" else None,
                                 tolerance=spec.tolerance, metrics=info), path))
+    threshold = None
+    if recipe.oos_threshold == "fit" and data.oos_id is not None:
+        from .threshold import fit_threshold
+
+        with progress.step(f"out-of-scope threshold for {files[0][0].file} on the validation split"):
+            threshold = fit_threshold(files[0][1], files[0][0], source.model_dir / TOKENIZER_FILE,
+                                      profile.max_length, data)
+        progress.note(f"oos_threshold {threshold:.4f}")
     budget_points = max_accuracy_drop if max_accuracy_drop is not None else profile.max_accuracy_drop
     origin = references.get("source", references["teacher"])
     budget = Budget(profile.name, budget_points, origin["name"].removeprefix("PyTorch "), origin["accuracy"],
@@ -180,7 +188,7 @@ def build_target(profile: TargetProfile, recipe: Recipe, data: LabelledData, sou
         manifest = write_bundle(
             out_dir, tokenizer_path=source.model_dir / TOKENIZER_FILE, models=files,
             fixture_texts=fixture_texts, max_length=profile.max_length, labels=list(data.labels),
-            oos_label=data.oos_label,
+            oos_label=data.oos_label, oos_threshold=threshold,
             measure=accuracy_guard([entry for entry, _ in files], data, budget, latency_queries, progress, out_dir),
             target=profile.to_dict(), recipe=recipe.to_dict(),
             source={"model": model_ref, "teacher": teacher_dir.name, "data": data.name,

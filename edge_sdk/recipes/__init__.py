@@ -9,7 +9,8 @@ value of the wrong type or out of range fails then, naming the file and the key.
   settings (`builder.steps.MODEL_STEPS` lists the names and their config types);
 - `[onnx_quantization]` / `[tflite_quantization]`: replace the targets' int8 scheme for ONNX /
   TFLite model files (ONNX Runtime and LiteRT settings differ, so each format reads its own);
-- `max_accuracy_drop`: points the model steps may lose against the teacher (FP32, PyTorch).
+- `max_accuracy_drop`: points the model steps may lose against the teacher (FP32, PyTorch);
+- `oos_threshold = "fit"`: an out-of-scope threshold fitted on the validation split.
 
 A recipe is recorded in every bundle it makes. Adding a recipe is adding a file.
 """
@@ -21,7 +22,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..config import check, from_table, to_table
 from ..errors import ConfigError
@@ -47,6 +48,9 @@ class Recipe:
     # teacher, in FP32 before any quantization; None: not bounded. Quantization and export are held
     # to each target's own budget against the model they start from.
     max_accuracy_drop: float | None = None
+    # "fit": an out-of-scope threshold on the top probability, fitted on the validation split for
+    # the bundle's first model file and written into its manifest (builder/threshold.py).
+    oos_threshold: Literal["none", "fit"] = "none"
 
     def __post_init__(self):
         check(self.max_accuracy_drop is None or self.max_accuracy_drop >= 0,
@@ -109,6 +113,7 @@ def dump_recipe(recipe: Recipe) -> str:
     data: dict[str, Any] = {"name": recipe.name, "why": recipe.why}
     if recipe.max_accuracy_drop is not None:
         data["max_accuracy_drop"] = recipe.max_accuracy_drop
+    data["oos_threshold"] = recipe.oos_threshold
     data["teacher"] = to_table(recipe.teacher)
     for key in ("onnx_quantization", "tflite_quantization"):
         if getattr(recipe, key) is not None:

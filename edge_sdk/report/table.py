@@ -105,6 +105,9 @@ COLUMNS: list[Column] = [
     ("accuracy", "acc %", lambda r: _pct(r.get("accuracy"))),
     ("in_scope_accuracy", "in-scope %", lambda r: _pct(r.get("in_scope_accuracy"))),
     ("oos_recall", "oos recall %", lambda r: _pct(r.get("oos_recall"))),
+    # the same with an out-of-scope threshold fitted on the validation split for that row
+    ("accuracy_thr", "acc % (thr)", lambda r: _pct(r.get("accuracy_thr"))),
+    ("oos_recall_thr", "oos recall % (thr)", lambda r: _pct(r.get("oos_recall_thr"))),
     ("size_mb", "size MB", lambda r: _fixed(r.get("size_mb"), 1)),
     ("mean_std_ms", "mean ± std ms", _mean_std),
     ("p50_ms", "p50 ms", lambda r: _fixed(_latency(r, "p50_ms"), 2)),

@@ -1,0 +1,241 @@
+"""`edge-sdk autotune` (and `edge-sdk prune`, the same search over fewer knobs): a multi-objective
+Optuna study over the build's knobs for one target, under an accuracy budget.
+
+Each trial is a recipe (space.suggest) measured as a candidate (evaluate.py) on the validation
+split: accuracy of the file the target ships, its batch-1 p50 on the target, and its size. The
+objectives are (accuracy up, p50 down, size down); the Pareto front is every complete trial no
+other trial beats on all three. The chosen point is the fastest (or smallest) front point that
+loses at most `max_accuracy_drop` points against the FP32 teacher's validation accuracy; its recipe
+is written out and built through the normal build, guard included, so its test accuracy is
+measured once, at the end. Trials that train stop early when, after an epoch, their validation
+accuracy is already HOPELESS points below the budget. Storage, resume and many workers work as in
+`edge-sdk distill` (search/study.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..errors import EdgeSdkError
+from ..files import atomic_write_text
+from ..recipes import dump_recipe
+from .space import Knobs
+
+OBJECTIVES = ("accuracy", "p50_ms", "size_mb")
+DIRECTIONS = ("maximize", "minimize", "minimize")
+HOPELESS = 3.0  # points below the budget after an epoch of training: the trial stops there
+
+
+@dataclass(frozen=True)
+class Result:
+    target: str
+    teacher_accuracy: float  # validation split, FP32 PyTorch
+    budget: float  # points
+    rows: tuple[dict, ...]  # every trial of the study
+    front: tuple[int, ...]  # trial numbers on the Pareto front
+    chosen: int | None
+    latency: str  # how p50 was obtained: "measured on this host" or a latency model's description
+    files: dict = field(default_factory=dict)  # name -> path of what was written
+
+
+def autotune(target: str, *, data: str | None = None, model: str | None = None, knobs: Knobs = Knobs(),
+             trials: int = 12, max_accuracy_drop: float = 0.5, objective: Literal["latency", "size"] = "latency",
+             storage: str | None = None, study: str = "autotune", out: str | Path = "build/autotune",
+             recipe: str = "default", seed: int = 0, latency_model: str | Path | None = None,
+             cache_dir: str | Path | None = None, build_chosen: bool = True, progress=None) -> Result:
+    """Search, write the front (table, plot, JSON) and the chosen recipe into `out`, and build the
+    chosen bundle into `out/<target>`. Raises EdgeSdkError when no trial meets the budget, naming the
+    closest one (after writing the table)."""
+    from ..builder.progress import Progress
+    from ..builder.run import measure_reference
+    from ..builder.steps import make_teacher
+    from ..files import cache_home
+    from ..models.resolve import resolve_model
+    from ..profiles import load_target
+    from ..quiet import quiet_libraries
+    from ..recipes import load_recipe
+    from .latency import LatencyModel
+    from .storage import default_storage, shown
+    from .study import grow, open_study
+
+    quiet_libraries()
+    progress = progress or Progress()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    profile, base = load_target(target), load_recipe(recipe)
+    latency = LatencyModel.read(Path(latency_model)) if latency_model else None
+    context, teacher_dir = _setup(data, model, seed, cache_dir, progress, make_teacher, resolve_model, cache_home)
+    teacher = measure_reference(teacher_dir, "FP32 teacher", context, 200, split="validation")
+    floor = teacher["accuracy"] - max_accuracy_drop / 100.0
+    url = storage or default_storage(out)
+    opened = open_study(url, study, directions=DIRECTIONS)
+    teacher_config = _read_config(teacher_dir)
+    _seed_study(opened, teacher_config, storage is None, seed)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def objective(trial):
+        return _run_trial(trial, knobs, base, teacher_config, profile, teacher_dir, context, latency, floor, out,
+                          worker, progress)
+
+    def on_trial(frozen):
+        values = ", ".join(f"{n} {v:.4g}" for n, v in zip(OBJECTIVES, frozen.values or (), strict=False))
+        progress.note(f"trial {frozen.number}: {frozen.state.name.lower()} {values}")
+
+    grow(opened, trials, objective, on_trial)
+    result = _result(opened, profile.name, teacher["accuracy"], max_accuracy_drop, objective, latency,
+                     profile.host_timing)
+    files = write_outputs(out, result, teacher)
+    files["storage"] = shown(url)
+    if result.chosen is None:
+        closest = max((r for r in result.rows if r["state"] == "COMPLETE"), key=lambda r: r["accuracy"], default=None)
+        where = (f"the closest is trial {closest['number']}: validation accuracy {closest['accuracy']:.4f}, "
+                 f"{100 * (teacher['accuracy'] - closest['accuracy']):.2f} points below the teacher's "
+                 f"{teacher['accuracy']:.4f}, p50 {closest['p50_ms']:.2f} ms" if closest else "no trial completed")
+        raise EdgeSdkError(f"no candidate loses at most {max_accuracy_drop} points ({len(result.rows)} trials); "
+                           f"{where}. The table is in {files['table']}; widen the budget or the knobs.")
+    files["recipe"] = atomic_write_text(out / "recipe.toml",
+                                        dump_recipe(_chosen_recipe(opened, result.chosen, max_accuracy_drop)))
+    if build_chosen:
+        from ..builder.run import build
+
+        build([target], model=model, data=data, out=out, recipe=str(files["recipe"]), seed=seed,
+              cache_dir=cache_dir, progress=progress)
+        files["bundle"] = out / profile.name
+    return dataclasses.replace(result, files=files)
+
+
+def _setup(data, model, seed, cache_dir, progress, make_teacher, resolve_model, cache_home):
+    from ..builder.cache import StepCache
+    from ..builder.run import DEFAULT_MODEL
+    from ..builder.steps import StepContext
+    from ..data import load_data
+    from ..recipes import load_recipe
+
+    with progress.step("data"):
+        dataset = load_data(data, seed=seed)
+    cache = StepCache(Path(cache_dir) if cache_dir else cache_home())
+    context = StepContext(dataset, cache, progress, seed)
+    model_ref = model or DEFAULT_MODEL
+    model_dir = resolve_model(model_ref, cache.root)
+    return context, make_teacher(model_ref, model_dir, load_recipe("default").teacher, context)
+
+
+def _read_config(model_dir: Path) -> dict:
+    return json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+
+
+def _seed_study(study, teacher_config: dict, private: bool, seed: int) -> None:
+    """The sampler (per worker, not stored: seeded on a private study so a rerun repeats, unseeded on a
+    shared one so workers differ), and the uncompressed model as the first trial of a new study, so
+    the front always holds the plain bundle of the target to compare with."""
+    import optuna
+
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials) if private else None)
+    if not study.trials:  # knobs a study does not search ignore these
+        full = {"depth": teacher_config["num_hidden_layers"], "keep_heads": teacher_config["num_attention_heads"],
+                "keep_neurons": 16, "trim": False}
+        study.enqueue_trial(full, skip_if_exists=True)
+
+
+def _run_trial(trial, knobs, base, teacher_config, profile, teacher_dir, context, latency, floor, out, worker,
+               progress):
+    from .evaluate import evaluate
+    from .space import suggest
+
+    recipe = suggest(trial, knobs, base, teacher_config["num_hidden_layers"], teacher_config["num_attention_heads"])
+    trial.set_user_attr("recipe", dump_recipe(recipe))
+    trial.set_user_attr("summary", _summary(recipe, teacher_config["num_hidden_layers"]))
+    trial.set_user_attr("worker", worker)
+    work = out / "work" / f"trial-{trial.number}"
+    trial_context = dataclasses.replace(context, callbacks=(_early_stop(trial, floor),))
+    try:
+        with progress.step(f"trial {trial.number}: {trial.user_attrs['summary']}"):
+            measured = evaluate(recipe, profile, teacher_dir, trial_context, work, latency)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    trial.set_user_attr("measured", measured.as_dict())
+    return measured.accuracy, measured.p50_ms, measured.size_mb
+
+
+def _early_stop(trial, floor: float):
+    """Stops a trial's training once, after an epoch, its validation accuracy is HOPELESS points below
+    the accuracy floor: no later epoch has recovered that much in the measurements (BENCHMARKS.md)."""
+    import optuna
+    from transformers import TrainerCallback
+
+    class Hopeless(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            accuracy = (metrics or {}).get("eval_accuracy")
+            if accuracy is not None and accuracy < floor - HOPELESS / 100.0:
+                trial.set_user_attr("stopped", f"validation accuracy {accuracy:.4f} after epoch "
+                                               f"{round(state.epoch or 0)}")
+                raise optuna.TrialPruned(f"validation accuracy {accuracy:.4f} is hopeless (floor {floor:.4f})")
+
+    return Hopeless()
+
+
+def _summary(recipe, teacher_layers: int) -> str:
+    parts = []
+    for step in recipe.steps:
+        if step.name == "distill":
+            parts.append(f"{len(step.config.layers)} of {teacher_layers} layers")
+        elif step.name == "prune":
+            parts.append(f"heads {step.config.keep_heads:.0%}, FFN {step.config.keep_neurons:.0%}")
+        elif step.name == "trim":
+            parts.append("trimmed vocabulary")
+    return ", ".join(parts) or "the teacher as it is"
+
+
+def _result(study, target: str, teacher_accuracy: float, budget: float, objective: str, latency, host: bool) -> Result:
+    from optuna.trial import TrialState
+
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        measured = t.user_attrs.get("measured") or {}
+        rows.append({"number": t.number, "state": t.state.name, "summary": t.user_attrs.get("summary", ""),
+                     "accuracy": measured.get("accuracy"), "p50_ms": measured.get("p50_ms"),
+                     "size_mb": measured.get("size_mb"), "stopped": t.user_attrs.get("stopped"),
+                     "worker": t.user_attrs.get("worker")})
+    complete = [r for r in rows if r["state"] == TrialState.COMPLETE.name and r["accuracy"] is not None]
+    front = pareto_front(complete)
+    within = [r for r in front if 100 * (teacher_accuracy - r["accuracy"]) <= budget + 1e-9]
+    key = "p50_ms" if objective == "latency" else "size_mb"
+    chosen = min(within, key=lambda r: (r[key], -r["accuracy"]))["number"] if within else None
+    how = "measured on this host (1 thread)" if host or latency is None else f"predicted ({latency.source})"
+    if not host and latency is None:
+        how = "measured on this host (1 thread), standing in for the target: refit with `edge-sdk latency fit`"
+    return Result(target, teacher_accuracy, budget, tuple(rows), tuple(r["number"] for r in front), chosen, how)
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """Rows no other row beats on accuracy, p50 and size at once (ties kept)."""
+    def beats(a, b):
+        no_worse = a["accuracy"] >= b["accuracy"] and a["p50_ms"] <= b["p50_ms"] and a["size_mb"] <= b["size_mb"]
+        better = a["accuracy"] > b["accuracy"] or a["p50_ms"] < b["p50_ms"] or a["size_mb"] < b["size_mb"]
+        return no_worse and better
+
+    return [r for r in rows if not any(beats(o, r) for o in rows)]
+
+
+def _chosen_recipe(study, number: int, budget: float):
+    import tomllib
+
+    from ..recipes import parse_recipe
+
+    trial = study.trials[number]
+    recipe = parse_recipe(tomllib.loads(trial.user_attrs["recipe"]), f"trial {number}")
+    return dataclasses.replace(recipe, max_accuracy_drop=budget,
+                               why=f"{recipe.why}: the autotune pick within {budget} points")
+
+
+def write_outputs(out: Path, result: Result, teacher: dict) -> dict:
+    from .report import write_front
+
+    return write_front(out, result, teacher)
