@@ -56,6 +56,9 @@ def _register():
     cli.add_command(benchmark)
     from .distill.command import distill
     cli.add_command(distill)
+    from .sign import keygen, sign
+    cli.add_command(keygen)
+    cli.add_command(sign)
 
 
 _register()
