@@ -118,20 +118,12 @@ def test_bench_bad_texts_file(bundle_dir, tmp_path):
     assert_one_line_error(run("bench", bundle_dir, "--texts", empty), "holds no text")
 
 
-@pytest.fixture
-def no_litert(monkeypatch):
-    """As if ai-edge-litert were not installed: importing it fails."""
-    for name in [m for m in sys.modules if m == "ai_edge_litert" or m.startswith("ai_edge_litert.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
-    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
-
-
-def test_verify_fails_when_a_model_cannot_be_checked(bundle_dir, tmp_path, no_litert, capsys):
+def test_verify_fails_when_a_model_cannot_be_checked(bundle_dir, tmp_path, monkeypatch, capsys):
     """Without the [tflite] extra the TFLite model is not replayed: that is a failed check unless the
     user accepts it with --allow-unchecked."""
     from edge_runtime.cli import main
 
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # as if LiteRT were not installed
     bundle = shutil.copytree(bundle_dir, tmp_path / "b")
     (bundle / "model.tflite").write_bytes(b"TFL3 stand-in: never loaded, LiteRT is missing")
     manifest = json.loads((bundle / MANIFEST_FILE).read_text())

@@ -43,8 +43,8 @@ class LimitError(EdgeRuntimeError, ValueError):
 
 
 class InputError(EdgeRuntimeError, ValueError):
-    """The texts given to a pipeline are not a non-empty string or list of strings, or one is
-    longer than the pipeline's character limit."""
+    """An argument is not usable: texts that are not a non-empty string or list of strings (or one
+    past the character limit), a malformed digest, an unreadable or wrong key file."""
 
 
 class BackendUnavailableError(EdgeRuntimeError):

@@ -118,13 +118,19 @@ def read_manifest_bytes(bundle_dir: Path) -> bytes:
     if path.is_symlink() or not path.is_file():
         raise BundleError(f"{bundle_dir} is not a bundle: it has no {MANIFEST_FILE}"
                           + (" (only a link to one)" if path.is_symlink() else ""))
+    return read_small(path, MAX_MANIFEST_BYTES, BundleError, MANIFEST_FILE)
+
+
+def read_small(path: Path, limit: int, error: type[Exception], what: str) -> bytes:
+    """A small file's bytes (a manifest, a key, signatures), never reading more than limit + 1
+    of them; `error` for an unreadable file or one past the limit."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read(MAX_MANIFEST_BYTES + 1)
+            data = fh.read(limit + 1)
     except OSError as exc:
-        raise BundleError(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise BundleError(f"{MANIFEST_FILE} is larger than the {MAX_MANIFEST_BYTES >> 20} MiB limit")
+        raise error(f"cannot read {what}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise error(f"{what} is larger than {limit >> 10} KiB: not what it should be")
     return data
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .digest import digest_of
 from .errors import InputError, SignatureError, SigningUnavailableError
-from .manifest import SIGNATURE_FILE, read_manifest_bytes
+from .manifest import SIGNATURE_FILE, read_manifest_bytes, read_small
 
 INSTALL = "pip install 'edge-sdk-runtime[signing]'"
 ALGORITHM = "ed25519"
@@ -133,10 +133,7 @@ def read_signatures(root: Path) -> tuple[Signature, ...]:
     path = Path(root) / SIGNATURE_FILE
     if path.is_symlink() or not path.is_file():
         raise SignatureError(f"{SIGNATURE_FILE} is not a regular file")
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_FILE_BYTES + 1)
-    if len(raw) > MAX_FILE_BYTES:
-        raise SignatureError(f"{SIGNATURE_FILE} is larger than {MAX_FILE_BYTES >> 10} KiB: not a signature file")
+    raw = read_small(path, MAX_FILE_BYTES, SignatureError, SIGNATURE_FILE)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -193,14 +190,7 @@ def _pem(key, what: str) -> tuple[bytes, str]:
         path = Path(key)
     except TypeError:
         raise InputError(f"a {what} is PEM bytes or a path to a PEM file, not {type(key).__name__}") from None
-    try:
-        with open(path, "rb") as fh:
-            pem = fh.read(MAX_KEY_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(pem) > MAX_KEY_BYTES:
-        raise InputError(f"{path} is too large to be a {what}")
-    return pem, f"{what} {path}"
+    return read_small(path, MAX_KEY_BYTES, InputError, f"{what} {path}"), f"{what} {path}"
 
 
 def _first_line(exc: Exception) -> str:

@@ -123,7 +123,8 @@ class TFLiteBackend:
                 return self._buckets[bucket], bucket
         if -1 in self._buckets:
             return self._buckets[-1], length
-        raise BundleError(f"sequence length {length} exceeds {self._name}'s static length {self.static_length}")
+        # Pipeline never gets here (it truncates at the static length); a direct caller of run() can.
+        raise ValueError(f"sequence length {length} exceeds the model's static length {self.static_length}")
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         arrays = {name: np.asarray(feeds[name]) for name in self.input_names}
