@@ -170,6 +170,20 @@ def test_signature_file_is_read_strictly_even_without_a_key(bundle, keys):
         Pipeline.load(bundle)
 
 
+def test_a_forged_entry_cannot_hide_a_valid_signature(bundle, keys):
+    import base64
+
+    assert sign(bundle, keys / "release").returncode == 0
+    data = json.loads((bundle / SIGNATURE_FILE).read_text())
+    real = data["signatures"][0]
+    forged = {**real, "signature": base64.b64encode(bytes(64)).decode()}
+    (bundle / SIGNATURE_FILE).write_text(json.dumps({"signatures": [forged, real]}))
+    assert Pipeline.load(bundle, public_key=keys / "release.pub").bundle.signed_by == real["key_id"]
+    (bundle / SIGNATURE_FILE).write_text(json.dumps({"signatures": [forged]}))
+    with pytest.raises(SignatureError, match="does not match this bundle"):
+        Pipeline.load(bundle, public_key=keys / "release.pub")
+
+
 def test_signing_refuses_a_bundle_that_does_not_verify_and_wrong_keys(bundle, keys, tmp_path):
     (bundle / "stray.txt").write_text("x")
     result = sign(bundle, keys / "release")

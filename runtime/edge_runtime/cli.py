@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help="pick the bundle's model by file name")
         p.add_argument("--threads", type=_positive_int,
                        help="intra-op threads (default: the manifest's, at most this machine's cores; "
-                            "more than the cores warns, more than 4x them is refused)")
+                            "more than the cores warns, more than 4x them (at least 16) is refused)")
         p.add_argument("--digest", metavar="SHA256",
                        help="refuse the bundle unless its digest (sha256 of manifest.json, printed by verify) is this")
         p.add_argument("--public-key", type=Path, metavar="PEM",

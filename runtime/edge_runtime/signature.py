@@ -173,12 +173,14 @@ def verify_signature(root: Path, digest: str, public_key: str | os.PathLike | by
     if not mine:
         others = ", ".join(s.key_id for s in signatures)
         raise SignatureError(f"bundle is not signed by key {kid} (it carries signatures by {others})")
-    try:
-        key.verify(mine[0].signature, message(digest))
-    except invalid:
-        raise SignatureError(f"the signature by key {kid} does not match this bundle: manifest.json changed after "
-                             "signing, or the signature was forged") from None
-    return kid
+    for entry in mine:  # any one valid signature by this key will do
+        try:
+            key.verify(entry.signature, message(digest))
+            return kid
+        except invalid:
+            continue
+    raise SignatureError(f"the signature by key {kid} does not match this bundle: manifest.json changed after "
+                         "signing, or the signature was forged")
 
 
 def _pem(key, what: str) -> tuple[bytes, str]:
