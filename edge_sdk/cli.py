@@ -38,11 +38,17 @@ def targets():
 @command()
 @click.argument("bundle", type=click.Path(path_type=str))
 @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads for the replay.")
-def verify(bundle, threads):
-    """Check a bundle: checksums, schema, then its parity fixtures replayed here."""
+@click.option("--digest", metavar="SHA256", help="Refuse the bundle unless its digest is this one.")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False), help="Refuse it unless signed by this key.")
+@click.option("--allow-unchecked", is_flag=True, help="Exit 0 even when a model could not be checked here.")
+def verify(bundle, threads, digest, public_key, allow_unchecked):
+    """Check a bundle as `edge-runtime verify` does: digest and signature when asked, checksums,
+    schema, then its parity fixtures replayed here."""
     from edge_runtime.cli import main as runtime_main
 
-    args = ["verify", bundle] + (["--threads", str(threads)] if threads else [])
+    args = ["verify", bundle] + (["--threads", str(threads)] if threads else []) + (
+        ["--digest", digest] if digest else []) + (["--public-key", public_key] if public_key else []) + (
+        ["--allow-unchecked"] if allow_unchecked else [])
     sys.exit(runtime_main(args))
 
 
@@ -52,8 +58,9 @@ def _register() -> None:
     from .distill.command import distill
     from .mobile.command import mobile_install
     from .search.command import autotune, latency, prune
+    from .sign import keygen, sign
 
-    for each in (verify, build, benchmark, distill, prune, autotune, latency, mobile_install):
+    for each in (verify, build, benchmark, distill, prune, autotune, latency, mobile_install, keygen, sign):
         cli.add_command(each)
 
 

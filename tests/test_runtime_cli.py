@@ -60,7 +60,7 @@ def test_predict_jsonl_streams_and_reports_bad_lines(bundle_dir):
     assert [r["text"] for r in out] == ["move money to savings", "will it rain"]
     assert "line 2: not valid JSON" in result.stderr
     assert "line 3: expected an object" in result.stderr and "line 4: expected an object" in result.stderr
-    assert_one_line_error(result, "3 malformed line(s) skipped")
+    assert_one_line_error(result, "3 line(s) failed, 2 classified")
 
 
 def test_predict_usage_errors(bundle_dir, tmp_path):
@@ -116,3 +116,28 @@ def test_bench_bad_texts_file(bundle_dir, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     assert_one_line_error(run("bench", bundle_dir, "--texts", empty), "holds no text")
+
+
+def test_verify_fails_when_a_model_cannot_be_checked(bundle_dir, tmp_path, monkeypatch, capsys):
+    """Without the [tflite] extra the TFLite model is not replayed: that is a failed check unless the
+    user accepts it with --allow-unchecked."""
+    from edge_runtime.cli import main
+
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # as if LiteRT were not installed
+    bundle = shutil.copytree(bundle_dir, tmp_path / "b")
+    (bundle / "model.tflite").write_bytes(b"TFL3 stand-in: never loaded, LiteRT is missing")
+    manifest = json.loads((bundle / MANIFEST_FILE).read_text())
+    manifest["models"].append({"file": "model.tflite", "backend": "tflite", "precision": "int8",
+                               "input_names": ["input_ids", "attention_mask", "token_type_ids"],
+                               "sequence_length": 32, "tolerance": 0.05})
+    manifest["files"]["model.tflite"] = sha256_file(bundle / "model.tflite")
+    (bundle / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+    assert main(["verify", str(bundle)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count(": OK") == 2 and "model.tflite: not checked here" in captured.out
+    assert "pip install 'edge-sdk-runtime[tflite]'" in captured.out
+    assert captured.err.strip() == ("error: model.tflite not checked on this device; install what is named "
+                                    "above, or pass --allow-unchecked to accept a partial check")
+    assert main(["verify", str(bundle), "--allow-unchecked"]) == 0
+    assert main(["verify", str(bundle), "--backend", "onnx"]) == 0  # the user asked for the ONNX models only

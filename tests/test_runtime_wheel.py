@@ -25,7 +25,7 @@ def test_runtime_wheel_in_a_fresh_venv(tmp_path, bundle_dir):
                                check=True).stdout
     names = {p["name"].lower() for p in json.loads(installed)}
     assert {"numpy", "onnxruntime", "tokenizers", "edge-sdk-runtime"} <= names
-    assert not names & {"torch", "transformers", "edge-sdk"}
+    assert not names & {"torch", "transformers", "edge-sdk", "cryptography"}  # signing is an extra
 
     result = subprocess.run([str(env_dir / "bin" / "edge-runtime"), "predict", str(bundle_dir), *TEXTS[:3]],
                             capture_output=True, text=True, timeout=120)
@@ -37,3 +37,7 @@ def test_runtime_wheel_in_a_fresh_venv(tmp_path, bundle_dir):
     verify = subprocess.run([str(env_dir / "bin" / "edge-runtime"), "verify", str(bundle_dir)],
                             capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    signed = subprocess.run([str(env_dir / "bin" / "edge-runtime"), "verify", str(bundle_dir), "--public-key",
+                             str(tmp_path / "release.pub")], capture_output=True, text=True, timeout=120)
+    assert signed.returncode == 1 and "Traceback" not in signed.stderr
+    assert signed.stderr.strip().endswith("pip install 'edge-sdk-runtime[signing]'")

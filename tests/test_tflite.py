@@ -205,7 +205,9 @@ def test_missing_litert_names_the_extra(tflite_bundle, no_litert):
 def test_verify_without_litert_checks_the_onnx_model_only(tflite_bundle, no_litert, capsys):
     from edge_runtime.cli import main
 
-    assert main(["verify", str(tflite_bundle)]) == 0
+    assert main(["verify", str(tflite_bundle)]) == 1  # a model it could not check is a failure ...
+    capsys.readouterr()
+    assert main(["verify", str(tflite_bundle), "--allow-unchecked"]) == 0  # ... unless the user says so
     out = capsys.readouterr().out
     assert "model.int8.onnx: 8 fixtures" in out and ": OK" in out
     line = next(x for x in out.splitlines() if x.startswith("model.int8.tflite"))

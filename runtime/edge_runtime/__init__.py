@@ -9,13 +9,15 @@ Importing this package is cheap: onnxruntime and tokenizers load when a bundle i
 
 from importlib import import_module
 
-from .errors import (BackendUnavailableError, BundleError, ChecksumError, EdgeRuntimeError,
-                     InputError, ParityError, SchemaVersionError, UnsafeArchiveError)
+from .errors import (BackendUnavailableError, BundleError, ChecksumError, DigestMismatchError, EdgeRuntimeError,
+                     InputError, LimitError, ParityError, SchemaVersionError, SignatureError,
+                     SigningUnavailableError, UnsafeArchiveError)
 from .manifest import MANIFEST_FILE, SCHEMA_VERSION, Manifest, ModelFile
 
 __version__ = "0.1.0"
 
-_LAZY = {"Pipeline": ".pipeline", "open_bundle": ".bundle", "Bundle": ".bundle"}
+_LAZY = {"Pipeline": ".pipeline", "open_bundle": ".bundle", "Bundle": ".bundle", "Limits": ".limits",
+         "bundle_digest": ".digest"}
 
 
 def __getattr__(name):  # PEP 562: keep numpy/onnxruntime/tokenizers out of `import edge_runtime`
@@ -24,6 +26,7 @@ def __getattr__(name):  # PEP 562: keep numpy/onnxruntime/tokenizers out of `imp
     raise AttributeError(f"module 'edge_runtime' has no attribute {name!r}")
 
 
-__all__ = ["Pipeline", "Bundle", "open_bundle", "Manifest", "ModelFile", "MANIFEST_FILE", "SCHEMA_VERSION",
-           "EdgeRuntimeError", "BundleError", "ChecksumError", "SchemaVersionError", "UnsafeArchiveError",
-           "InputError", "BackendUnavailableError", "ParityError"]
+__all__ = ["Pipeline", "Bundle", "open_bundle", "bundle_digest", "Limits", "Manifest", "ModelFile", "MANIFEST_FILE",
+           "SCHEMA_VERSION", "EdgeRuntimeError", "BundleError", "ChecksumError", "SchemaVersionError",
+           "UnsafeArchiveError", "DigestMismatchError", "SignatureError", "SigningUnavailableError", "InputError",
+           "LimitError", "BackendUnavailableError", "ParityError"]

@@ -22,11 +22,29 @@ class SchemaVersionError(BundleError):
 
 
 class UnsafeArchiveError(BundleError):
-    """An archive member would land outside the bundle (absolute path, '..', link)."""
+    """An archive member would land outside the bundle (absolute path, '..', link), is listed twice,
+    or the archive unpacks past the size or member-count limit."""
+
+
+class DigestMismatchError(BundleError):
+    """The bundle's digest (sha256 of manifest.json) is not the one the caller pinned."""
+
+
+class SignatureError(BundleError):
+    """The bundle carries no valid Ed25519 signature by the public key the caller trusts."""
+
+
+class SigningUnavailableError(EdgeRuntimeError):
+    """Checking or making a signature needs the `cryptography` package (the `signing` extra)."""
+
+
+class LimitError(EdgeRuntimeError, ValueError):
+    """A requested resource (threads, ...) is past the runtime's hard cap; says how to stay within it."""
 
 
 class InputError(EdgeRuntimeError, ValueError):
-    """The texts given to a pipeline are not a non-empty string or list of strings."""
+    """An argument is not usable: texts that are not a non-empty string or list of strings (or one
+    past the character limit), a malformed digest, an unreadable or wrong key file."""
 
 
 class BackendUnavailableError(EdgeRuntimeError):

@@ -1,8 +1,9 @@
 """The bundle manifest: the one contract between the host SDK and the device runtime.
 
 A bundle is a directory holding `manifest.json`, the tokenizer, the model file(s) and the
-parity fixtures. The manifest is a frozen dataclass read from and written to JSON; the SDK
-imports it from here, never the other way round.
+parity fixtures (and, when signed, `signature.json`). The manifest is a frozen dataclass read
+from and written to JSON, each field checked by schema.py; the SDK imports it from here, never
+the other way round.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BundleError, SchemaVersionError
+from .errors import BundleError
 
 # Bump when a reader of the old format would misread a new bundle (not for added optional fields).
 SCHEMA_VERSION = 1
 BACKENDS = ("onnx", "tflite")
+TASKS = ("text-classification",)
 # File names inside a bundle, and the inputs a classifier may take: spelled here once, for the SDK too.
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
 FIXTURES_FILE = "fixtures.json"
+# Signatures of manifest.json (signature.py). The one file besides the manifest that the manifest
+# cannot list: it is made after the manifest, over its bytes.
+SIGNATURE_FILE = "signature.json"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # BERT's; MPNet/RoBERTa take the first two
 
 
@@ -85,80 +90,48 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: Any) -> "Manifest":
+        """A Manifest from parsed JSON, every field checked against the schema (schema.py)."""
+        from . import schema
+
         if not isinstance(data, dict):
-            raise BundleError("manifest.json does not hold a JSON object")
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"bundle schema version {version!r} is not supported by this runtime "
-                f"(it reads version {SCHEMA_VERSION}); rebuild the bundle or upgrade edge-sdk-runtime"
-            )
-        known = {f.name for f in dataclasses.fields(cls)}
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in data
-                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        if missing:
-            raise BundleError(f"manifest.json lacks required field(s): {', '.join(missing)}")
-        # Fields added by newer SDKs within one schema version are ignored, not fatal.
-        kwargs = {k: v for k, v in data.items() if k in known}
-        try:
-            kwargs["labels"] = tuple(str(x) for x in kwargs["labels"])
-            kwargs["models"] = tuple(_model_from_dict(m) for m in kwargs["models"])
-            kwargs["files"] = {str(k): str(v) for k, v in dict(kwargs["files"]).items()}
-            kwargs["max_length"] = int(kwargs["max_length"])
-        except (TypeError, ValueError, KeyError) as exc:
-            raise BundleError(f"manifest.json is malformed: {exc}") from None
-        manifest = cls(**kwargs)
-        _check_consistency(manifest)
-        return manifest
+            raise BundleError(f"{MANIFEST_FILE} does not hold a JSON object")
+        fields = schema.check(data)
+        models = tuple(ModelFile(**m) for m in fields.pop("models"))
+        return cls(models=models, **fields)
 
     @classmethod
-    def from_json(cls, text: str) -> "Manifest":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BundleError(f"manifest.json is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+    def from_json(cls, text: str | bytes) -> "Manifest":
+        from . import schema
+
+        return cls.from_dict(schema.parse(text))
 
     @classmethod
     def read(cls, bundle_dir: Path) -> "Manifest":
-        path = Path(bundle_dir) / MANIFEST_FILE
-        if not path.is_file():
-            raise BundleError(f"{bundle_dir} is not a bundle: it has no {MANIFEST_FILE}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BundleError(f"cannot read {path}: {exc}") from None
-        return cls.from_json(text)
+        return cls.from_json(read_manifest_bytes(bundle_dir))
 
 
-def _model_from_dict(data: Any) -> ModelFile:
-    if not isinstance(data, dict):
-        raise TypeError("each entry of 'models' must be an object")
-    known = {f.name for f in dataclasses.fields(ModelFile)}
-    kwargs = {k: v for k, v in data.items() if k in known}
-    kwargs["input_names"] = tuple(kwargs.get("input_names", ()))
-    return ModelFile(**kwargs)
+def read_manifest_bytes(bundle_dir: Path) -> bytes:
+    """The manifest's bytes as stored: what the bundle digest and signatures are computed over."""
+    from .schema import MAX_MANIFEST_BYTES
+
+    path = Path(bundle_dir) / MANIFEST_FILE
+    if path.is_symlink() or not path.is_file():
+        raise BundleError(f"{bundle_dir} is not a bundle: it has no {MANIFEST_FILE}"
+                          + (" (only a link to one)" if path.is_symlink() else ""))
+    return read_small(path, MAX_MANIFEST_BYTES, BundleError, MANIFEST_FILE)
 
 
-def _check_consistency(m: Manifest) -> None:
-    if not m.models:
-        raise BundleError("manifest.json lists no model")
-    if len(m.labels) < 2:
-        raise BundleError(f"manifest.json lists {len(m.labels)} label(s); a classifier needs two or more")
-    for model in m.models:
-        if model.backend not in BACKENDS:
-            raise BundleError(f"model {model.file}: unknown backend {model.backend!r} (known: {', '.join(BACKENDS)})")
-        if model.file not in m.files:
-            raise BundleError(f"model {model.file} has no checksum in manifest.json 'files'")
-    for name in (m.tokenizer_file, m.fixtures_file):
-        if name is not None and name not in m.files:
-            raise BundleError(f"{name} has no checksum in manifest.json 'files'")
-    if m.oos_threshold is not None and not 0.0 <= float(m.oos_threshold) <= 1.0:
-        raise BundleError(f"oos_threshold {m.oos_threshold} is not a probability in [0, 1]")
-    for name in m.files:
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or not parts:
-            raise BundleError(f"manifest.json lists a file outside the bundle: {name!r}")
+def read_small(path: Path, limit: int, error: type[Exception], what: str) -> bytes:
+    """A small file's bytes (a manifest, a key, signatures), never reading more than limit + 1
+    of them; `error` for an unreadable file or one past the limit."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise error(f"{what} is larger than {limit >> 10} KiB: not what it should be")
+    return data
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -6,7 +6,7 @@
 #  2. an arm64 bundle built on x86 by `edge-sdk build --target arm64` (a tiny random BERT, plus an
 #     fp32 twin for the 1e-4 bound), or DEVICE_BUNDLE=path/to/bundle (e.g. the CLINC150 one);
 #  3. in the Pi, venv "onnx": the wheel alone, from wheels only: `edge-runtime verify` must pass the
-#     ONNX model and say the TFLite one is not checked without the extra, and why;
+#     ONNX model, say the TFLite one is not checked without the extra, and why, and exit 1 for it;
 #  4. in the Pi, venv "tflite": the wheel with [tflite], from wheels only: parity replay of every
 #     model (tests/device/check.py), `edge-runtime verify`, and `edge-runtime predict` with both
 #     backends, whose labels must equal the host's.
@@ -61,16 +61,20 @@ done
 step sandbox-setup env ARM64_VENV=$VENV_ONNX "$SANDBOX" setup
 step sandbox-venv-tflite env ARM64_VENV=$VENV_TFLITE "$SANDBOX" setup
 
-# The runtime alone: ONNX checked, TFLite reported as not checked, with the install line.
+# The runtime alone: ONNX checked, TFLite reported as not checked, with the install line, and the
+# exit code 1 that an unchecked model means (--allow-unchecked would accept it).
 install() {  # VENV SPEC: the freshly built wheel (same version, new code) and then its dependencies
   ARM64_VENV=$1 "$SANDBOX" pip-install -q --force-reinstall --no-deps "$WHEEL"
   ARM64_VENV=$1 "$SANDBOX" pip-install -q "$2"
 }
 step pip-install-onnx install $VENV_ONNX "$WHEEL"
-ARM64_VENV=$VENV_ONNX "$SANDBOX" run edge-runtime verify "$MAIN" | tee "$OUT/verify-onnx-only.txt"
+rc=0
+ARM64_VENV=$VENV_ONNX "$SANDBOX" run edge-runtime verify "$MAIN" > "$OUT/verify-onnx-only.txt" 2>&1 || rc=$?
+cat "$OUT/verify-onnx-only.txt"
 grep -q "\.onnx: .*: OK" "$OUT/verify-onnx-only.txt" || { echo "FAIL: the ONNX model did not pass on the Pi"; exit 1; }
 grep -q "tflite: not checked here: .*pip install 'edge-sdk-runtime\[tflite\]'" "$OUT/verify-onnx-only.txt" \
   || { echo "FAIL: the ONNX-only runtime did not explain the unchecked TFLite model"; exit 1; }
+[ "$rc" = 1 ] || { echo "FAIL: verify exited $rc with a model unchecked (expected 1)"; exit 1; }
 
 step pip-install-tflite install $VENV_TFLITE "$WHEEL[tflite]"
 export ARM64_VENV=$VENV_TFLITE

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..limits import Limits
 from ..manifest import ModelFile
 
 
-def load_backend(path: Path, model: ModelFile, *, threads: int | None, providers: tuple[str, ...] | None):
+def load_backend(path: Path, model: ModelFile, *, threads: int | None, providers: tuple[str, ...] | None,
+                 limits: Limits | None = None):
     if model.backend == "onnx":
         from .onnx import OnnxBackend
 
@@ -22,4 +24,4 @@ def load_backend(path: Path, model: ModelFile, *, threads: int | None, providers
     from .tflite import TFLiteBackend
 
     return TFLiteBackend(str(path), threads=threads, input_names=model.input_names,
-                         sequence_length=model.sequence_length)
+                         sequence_length=model.sequence_length, limits=limits)

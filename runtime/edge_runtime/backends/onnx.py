@@ -30,7 +30,7 @@ class ProviderFallbackWarning(RuntimeWarning):
 def choose_providers(requested: tuple[str, ...] | None, available: list[str]) -> list[str]:
     """Keep the requested providers that are installed, warn with advice for the others, end on CPU."""
     chosen = []
-    for name in requested or (CPU,):
+    for name in dict.fromkeys(requested or (CPU,)):  # each once, in the order asked
         if name in available:
             chosen.append(name)
         else:
@@ -45,6 +45,7 @@ def choose_providers(requested: tuple[str, ...] | None, available: list[str]) ->
 class OnnxBackend:
     def __init__(self, path: Path, *, threads: int | None, providers: tuple[str, ...] | None,
                  input_names: tuple[str, ...]):
+        path = Path(path)
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -53,11 +54,14 @@ class OnnxBackend:
         if threads:
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1  # one request's graph is sequential; threads go to its ops
+        # Parse the file as ONNX protobuf, the format the bundle checks read (onnx_graph.py), never
+        # as an ORT-format flatbuffer, whatever its name or first bytes.
+        options.add_session_config_entry("session.load_model_format", "ONNX")
         chosen = choose_providers(providers, ort.get_available_providers())
         try:
             self.session = ort.InferenceSession(str(path), options, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise BundleError(f"onnxruntime cannot load {path.name}: {str(exc).splitlines()[0]}") from None
+            raise BundleError(f"onnxruntime cannot load {path.name}: {_first_line(exc)}") from None
         active = self.session.get_providers()
         for name in chosen:
             if name not in active:  # installed but failed to start (missing CUDA libraries, ...)
@@ -68,11 +72,23 @@ class OnnxBackend:
         if missing:
             raise BundleError(f"{path.name} takes input(s) {missing} that the manifest does not name")
         self.input_names = tuple(model_inputs)
-        width = self.session.get_outputs()[0].shape[-1]
+        outputs = self.session.get_outputs()
+        if not outputs or len(outputs[0].shape or ()) != 2:
+            raise BundleError(f"{path.name} does not output logits of shape [batch, labels]")
+        width = outputs[0].shape[-1]
         self.output_width = width if isinstance(width, int) else None
         self.static_length = None
         self.providers = tuple(active)
+        self._name = path.name
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        logits = self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+        try:
+            logits = self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+        except Exception as exc:  # a model inconsistent with its tokenizer or max_length (ids past the vocabulary, ...)
+            shape = tuple(next(iter(feeds.values())).shape)
+            raise BundleError(f"{self._name} failed on a batch of shape {shape}: {_first_line(exc)}") from None
         return np.asarray(logits, dtype=np.float32)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
