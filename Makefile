@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo lint test test-slow bench clean
 
 $(STAMP): pyproject.toml runtime/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ demo: setup
 setup-postgres:
 	bash .ci/postgres.sh
 
-test: setup setup-postgres
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup setup-postgres lint
 	$(BIN)/python -m pytest -q
 
 test-slow: setup

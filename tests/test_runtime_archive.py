@@ -135,8 +135,8 @@ def test_an_archive_holds_one_bundle_and_nothing_beside_it(bundle_dir, tmp_path)
 
 
 def test_verify_unpacks_an_archive_once(bundle_dir, tmp_path, monkeypatch, capsys):
-    from edge_sdk.build.bundle import pack
     from edge_runtime.cli import main
+    from edge_sdk.build.bundle import pack
 
     archive = pack(bundle_dir, tmp_path / "b.tar.gz")
     opened = []

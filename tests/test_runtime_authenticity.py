@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import LABELS, TEXTS, make_bundle
+
 from edge_runtime import BundleError, Pipeline
 from edge_runtime.cli import main
 from edge_runtime.errors import DigestMismatchError, InputError, SignatureError, SigningUnavailableError
@@ -70,8 +70,8 @@ def edit_label(bundle: Path) -> None:
 
 def doctor_model(bundle: Path, tiny_onnx: Path) -> None:
     """Swap the model for another one, regenerate fixtures.json and every hash: verify stays OK."""
-    from edge_sdk.build.bundle import make_fixtures
     from edge_runtime import Manifest
+    from edge_sdk.build.bundle import make_fixtures
 
     shutil.copyfile(tiny_onnx, bundle / "model.int8.onnx")
     manifest = Manifest.read(bundle)

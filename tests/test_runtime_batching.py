@@ -9,8 +9,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import TEXTS, make_bundle
+
 from edge_runtime import Pipeline
 from edge_runtime.cli import main
 from edge_runtime.manifest import ModelFile

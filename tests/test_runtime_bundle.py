@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -10,8 +11,15 @@ import zipfile
 
 import pytest
 
-from edge_runtime import (BundleError, ChecksumError, Manifest, Pipeline, SchemaVersionError,
-                          UnsafeArchiveError, open_bundle)
+from edge_runtime import (
+    BundleError,
+    ChecksumError,
+    Manifest,
+    Pipeline,
+    SchemaVersionError,
+    UnsafeArchiveError,
+    open_bundle,
+)
 from edge_runtime.manifest import MANIFEST_FILE, sha256_file
 
 
@@ -34,7 +42,7 @@ def test_manifest_round_trips_and_records_the_contract(bundle_dir):
     assert set(manifest.files) == {"model.onnx", "model.int8.onnx", "tokenizer.json", "fixtures.json"}
     for name, digest in manifest.files.items():
         assert sha256_file(bundle_dir / name) == digest
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         manifest.labels = ()  # frozen
 
 

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conftest import LABELS
+
 from edge_runtime.manifest import MANIFEST_FILE, sha256_file
 
 EDGE_RUNTIME = str(Path(sys.executable).parent / "edge-runtime")

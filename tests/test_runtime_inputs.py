@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import LABELS
+
 from edge_runtime import InputError, Pipeline
 from edge_runtime.cli import main
 from edge_runtime.limits import Limits

@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import LABELS, TEXTS, make_bundle
+
 from edge_runtime import Pipeline
 from edge_runtime.errors import LimitError
 from edge_runtime.limits import Limits, ThreadsWarning, usable_cores

@@ -11,8 +11,8 @@ import time
 import warnings
 
 import pytest
-
 from conftest import make_bundle
+
 from edge_runtime import BundleError, EdgeRuntimeError, Manifest, Pipeline, SchemaVersionError
 from edge_runtime.manifest import MANIFEST_FILE, ModelFile
 

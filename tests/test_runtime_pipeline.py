@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import LABELS, TEXTS, make_bundle
+
 from edge_runtime import InputError, Pipeline
 from edge_runtime.manifest import ModelFile
 

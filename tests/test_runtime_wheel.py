@@ -6,9 +6,9 @@ import json
 import subprocess
 import sys
 import venv
-from pathlib import Path
 
 from conftest import REPO, TEXTS
+
 from edge_runtime import Pipeline
 
 

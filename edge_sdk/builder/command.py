@@ -55,7 +55,7 @@ def build(targets, model, data, out, recipe, max_accuracy_drop, seed, no_cache, 
                         latency_queries=latency_queries)
     failed = [r for r in results if r.error]
     for result in results:
-        status = f"OK  {result.bundle}" if result.error is None else f"FAILED  {result.error}"
+        status = f"OK  {result.bundle}  digest {result.digest}" if result.error is None else f"FAILED  {result.error}"
         click.echo(f"{result.target}: {status}")
     click.echo(f"report: {out / 'report.md'}")
     if failed:

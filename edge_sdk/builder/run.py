@@ -44,6 +44,7 @@ class TargetResult:
     bundle: Path | None = None
     error: str | None = None
     rows: tuple[dict, ...] = ()  # benchmark-style rows of what it ships, for the report
+    digest: str | None = None  # sha256 of its manifest.json, which lists every file's sha256
 
 
 def build(targets, *, model: str | None = None, data: str | None = None, out: str | Path = "build",
@@ -198,9 +199,12 @@ def build_target(profile: TargetProfile, recipe: Recipe, data: LabelledData, sou
             metrics={"teacher_accuracy": budget.teacher_accuracy, "source_accuracy": budget.source_accuracy,
                      "max_accuracy_drop": budget_points},
         )
-    progress.ok(f"{profile.name}: {out_dir}")
+    from edge_runtime import bundle_digest
+
+    digest = bundle_digest(out_dir)  # what a device can pin: Pipeline.load(digest=...), verify --digest
+    progress.ok(f"{profile.name}: {out_dir} (digest {digest})")
     rows = tuple({"name": f"{profile.name}/{m.file}", "kind": "bundle", **m.metrics} for m in manifest.models)
-    return TargetResult(profile.name, bundle=out_dir, rows=rows)
+    return TargetResult(profile.name, bundle=out_dir, rows=rows, digest=digest)
 
 
 def fixture_texts(data: LabelledData, n: int) -> list[str]:

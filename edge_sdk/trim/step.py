@@ -19,9 +19,14 @@ from ..config import check
 @dataclass(frozen=True)
 class TrimConfig:
     splits: tuple[Literal["train", "validation"], ...] = ("train", "validation")
+    # Also keep the vocabulary's first N pieces. WordPiece vocabularies list pieces in the order the
+    # pretraining corpus made them, most frequent first (BERT's: "the", "of", "and", ... from id 1996),
+    # so these keep the words a domain's training texts missed whole instead of in single letters.
+    keep_frequent: int = 0
 
     def __post_init__(self):
         check(bool(self.splits), "splits: name at least one of train, validation")
+        check(self.keep_frequent >= 0, f"keep_frequent must be >= 0, got {self.keep_frequent}")
 
 
 def trim_step(source: Path, out: Path, config: TrimConfig, context) -> dict:
@@ -31,7 +36,7 @@ def trim_step(source: Path, out: Path, config: TrimConfig, context) -> dict:
     data = context.data
     texts = [t for split in config.splits for t in getattr(data, split).texts]
     model = load_classifier(source)
-    trimmed = trim_vocabulary(model, source, texts)
+    trimmed = trim_vocabulary(model, source, texts, keep=range(config.keep_frequent))
     trimmed.model.save_pretrained(str(out))
     for file in Path(source).iterdir():  # tokenizer_config.json, special_tokens_map.json, vocab.txt, ...
         if file.is_file() and ("token" in file.name or file.name == "vocab.txt"):

@@ -200,11 +200,13 @@ def trim_embeddings(model, kept, *, inplace: bool = False):
     return model
 
 
-def trim_vocabulary(model, tokenizer, texts, *, inplace: bool = False) -> Trimmed:
-    """Keep the vocabulary `texts` need (vocabulary_to_keep), slice the model's embedding table and
-    rewrite tokenizer.json to the new dense ids. `tokenizer`: tokenizer.json (dict, file or folder)."""
+def trim_vocabulary(model, tokenizer, texts, *, keep=(), inplace: bool = False) -> Trimmed:
+    """Keep the vocabulary `texts` need (vocabulary_to_keep) and the ids in `keep`, slice the model's
+    embedding table and rewrite tokenizer.json to the new dense ids. `tokenizer`: tokenizer.json
+    (dict, file or folder)."""
     config = model.config
     extra = [getattr(config, n) for n in _CONFIG_TOKEN_IDS if isinstance(getattr(config, n, None), int)]
+    extra += [i for i in keep if i < model.get_input_embeddings().num_embeddings]
     fixed = _hard_coded_id(model)
     extra += range(fixed + 1) if fixed is not None else []  # it keeps its value only if all below it stay
     kept = vocabulary_to_keep(tokenizer, texts, extra)

@@ -9,9 +9,20 @@ Importing this package is cheap: onnxruntime and tokenizers load when a bundle i
 
 from importlib import import_module
 
-from .errors import (BackendUnavailableError, BundleError, ChecksumError, DigestMismatchError, EdgeRuntimeError,
-                     InputError, LimitError, ParityError, SchemaVersionError, SignatureError,
-                     SigningUnavailableError, UnsafeArchiveError)
+from .errors import (
+    BackendUnavailableError,
+    BundleError,
+    ChecksumError,
+    DigestMismatchError,
+    EdgeRuntimeError,
+    InputError,
+    LimitError,
+    ParityError,
+    SchemaVersionError,
+    SignatureError,
+    SigningUnavailableError,
+    UnsafeArchiveError,
+)
 from .manifest import MANIFEST_FILE, SCHEMA_VERSION, Manifest, ModelFile
 
 __version__ = "0.1.0"

@@ -68,7 +68,7 @@ def _zip_members(zf: zipfile.ZipFile, limits: Limits) -> list[Member]:
 
 
 def _tar_members(tf: tarfile.TarFile, limits: Limits) -> list[Member]:
-    members = []
+    members: list[Member] = []
     for info in tf:  # headers one by one: a 100k-member archive is refused at member 1001
         _count(len(members) + 1, limits)
         if info.issym() or info.islnk():

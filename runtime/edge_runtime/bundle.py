@@ -11,9 +11,9 @@ import os
 import posixpath
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from .archive import SUFFIXES as ARCHIVE_SUFFIXES
 from .archive import unpack

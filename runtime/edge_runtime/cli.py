@@ -7,6 +7,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from .errors import EdgeRuntimeError, InputError
 
@@ -201,7 +202,7 @@ def _predict_jsonl(pipe, args) -> int:
             _emit(_result(text, pred, line=number))
         good += len(items)
 
-    stdin = getattr(sys.stdin, "buffer", sys.stdin)
+    stdin = cast(BinaryIO, getattr(sys.stdin, "buffer", sys.stdin))
     max_chars = pipe.limits.max_text_chars
     for batch in line_batches(stdin, MAX_JSONL_LINE):
         ready = []

@@ -47,7 +47,7 @@ class Fixtures:
         return Path(path)
 
     @classmethod
-    def from_dict(cls, data: Any, name: str = "fixtures") -> "Fixtures":
+    def from_dict(cls, data: Any, name: str = "fixtures") -> Fixtures:
         try:
             texts = tuple(_typed(t, str) for t in data["texts"])
             ids = tuple(tuple(_typed(i, int) for i in row) for row in data["input_ids"])
@@ -58,7 +58,7 @@ class Fixtures:
         return cls(texts, ids, logits)
 
     @classmethod
-    def read(cls, path: Path) -> "Fixtures":
+    def read(cls, path: Path) -> Fixtures:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from .errors import InputError
 from .texts import check_text

@@ -89,7 +89,7 @@ class Manifest:
         return path
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Manifest":
+    def from_dict(cls, data: Any) -> Manifest:
         """A Manifest from parsed JSON, every field checked against the schema (schema.py)."""
         from . import schema
 
@@ -100,13 +100,13 @@ class Manifest:
         return cls(models=models, **fields)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Manifest":
+    def from_json(cls, text: str | bytes) -> Manifest:
         from . import schema
 
         return cls.from_dict(schema.parse(text))
 
     @classmethod
-    def read(cls, bundle_dir: Path) -> "Manifest":
+    def read(cls, bundle_dir: Path) -> Manifest:
         return cls.from_json(read_manifest_bytes(bundle_dir))
 
 

@@ -156,6 +156,7 @@ def _fields(buf: memoryview):
         number, wire = key >> 3, key & 7
         if number == 0:
             raise _Malformed("field number 0")
+        value: int | memoryview | None
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 2:

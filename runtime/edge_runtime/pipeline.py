@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Pipeline:
     def load(cls, path: str | os.PathLike, threads: int | None = None, providers: Sequence[str] | None = None,
              backend: str | None = None, model: str | None = None, *, digest: str | None = None,
              public_key: str | os.PathLike | bytes | None = None, batch_independent: bool = True,
-             limits: Limits = DEFAULT_LIMITS) -> "Pipeline":
+             limits: Limits = DEFAULT_LIMITS) -> Pipeline:
         """Open and verify a bundle, then start its model.
 
         threads: intra-op threads (default: the manifest's, at most the usable cores; else the
@@ -72,7 +73,7 @@ class Pipeline:
     @classmethod
     def from_bundle(cls, bundle: Bundle, threads: int | None = None, providers: Sequence[str] | None = None,
                     backend: str | None = None, model: str | None = None, *, batch_independent: bool = True,
-                    limits: Limits = DEFAULT_LIMITS) -> "Pipeline":
+                    limits: Limits = DEFAULT_LIMITS) -> Pipeline:
         """Start a model of an already opened bundle (`verify` checks every model of one archive
         unpacked once)."""
         chosen = select_model(bundle.manifest, backend=backend, model=model)

@@ -14,8 +14,16 @@ import re
 from typing import Any
 
 from .errors import BundleError, SchemaVersionError
-from .manifest import (BACKENDS, FIXTURES_FILE, INPUT_NAMES, MANIFEST_FILE, SCHEMA_VERSION, SIGNATURE_FILE,
-                       TASKS, TOKENIZER_FILE)
+from .manifest import (
+    BACKENDS,
+    FIXTURES_FILE,
+    INPUT_NAMES,
+    MANIFEST_FILE,
+    SCHEMA_VERSION,
+    SIGNATURE_FILE,
+    TASKS,
+    TOKENIZER_FILE,
+)
 
 # A listed file name: portable path parts (no spaces, no leading dot, no '..', no backslash, no
 # characters a filesystem or an archive tool could read differently), at most 8 deep.

@@ -13,7 +13,8 @@ Anything that is not a string (bytes, None, numbers, dicts), or an empty list, i
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import InputError
 

@@ -46,7 +46,7 @@ class TFLiteBackend:
         self.interpreters = 1  # created so far, never more than max_interpreters
         first = self._new()
         self._buckets: dict[int, str] = {}  # static length -> signature; -1: a dynamic-length signature
-        names = None
+        names: set[str] = set()
         for key, runner in first.items():
             details = runner.get_input_details()
             missing = [n for n in details if n not in input_names]
@@ -62,7 +62,7 @@ class TFLiteBackend:
             if length in self._buckets:
                 raise BundleError(f"{self._name} has two signatures of length {length}")
             self._buckets[length] = key
-            if names is not None and set(details) != names:
+            if names and set(details) != names:
                 raise BundleError(f"{self._name} signatures take different inputs")
             names = set(details)
             outputs = list(runner.get_output_details().values())
