@@ -51,10 +51,14 @@ def test_prune_step_ships_a_physically_smaller_graph(tmp_path, built):  # noqa: 
 
 
 def test_trim_step_rewrites_the_tokenizer(tmp_path, built):  # noqa: F811
-    bundle, _ = build_with(tmp_path, built, '[[steps]]\nstep = "trim"\n')
+    bundle, _ = build_with(tmp_path, built, '[[steps]]\nstep = "trim"\nkeep_frequent = 2500\n')
     manifest = Manifest.read(bundle)
     (step,) = [e for e in manifest.source["lineage"] if e["step"] == "trim"]
-    assert step["vocabulary"]["before"] == 30522 and step["vocabulary"]["after"] < 3000
+    # the data's pieces, every single character (ids 999-1995 of this vocabulary) and the 2500 first ids
+    assert step["vocabulary"]["before"] == 30522 and 2500 + 975 <= step["vocabulary"]["after"] < 4000  # + 975 "##x"
+    vocab_before = json.loads((built["model"] / "tokenizer.json").read_text())["model"]["vocab"]
+    kept = json.loads((bundle / "tokenizer.json").read_text())["model"]["vocab"]
+    assert {t for t, i in vocab_before.items() if i < 2500} <= set(kept)  # "the", "of", ... stay whole
     assert step["test_tokenization_change"]["unk_after"] == step["test_tokenization_change"]["unk_before"]
     vocab = json.loads((bundle / "tokenizer.json").read_text())["model"]["vocab"]
     assert len(vocab) == step["vocabulary"]["after"] and max(vocab.values()) == len(vocab) - 1
