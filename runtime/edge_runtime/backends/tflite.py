@@ -5,7 +5,8 @@ whose inputs are named input_ids / attention_mask / token_type_ids, int32, stati
 one float32 output [1, num_labels]; the weights are shared by all of them. Each row of a batch is
 cut to its real length (from the attention mask), padded with 0 to the smallest bucket that holds
 it and run alone, so a text gets the same logits whatever batch it is in. A LiteRT interpreter is
-not thread-safe, so concurrent callers each borrow one from a pool.
+not thread-safe, so concurrent callers each borrow one from a pool. A full-integer model's output
+is int8 with a scale and zero point (per signature); it is dequantized to float32 logits here.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class TFLiteBackend:
         self._idle: list = []  # interpreters not in use, each as {signature: runner}
         first = self._new()
         self._buckets: dict[int, str] = {}  # static length -> signature; -1: a dynamic-length signature
+        self._dequantize: dict[str, tuple[float, int]] = {}  # signature -> (scale, zero point) of an integer output
         names = None
         for key, runner in first.items():
             details = runner.get_input_details()
@@ -64,6 +66,11 @@ class TFLiteBackend:
             if len(outputs) != 1:
                 raise BundleError(f"{self._name} signature {key!r} has {len(outputs)} outputs; expected logits only")
             self.output_width = int(outputs[0]["shape"][-1])
+            if np.issubdtype(outputs[0]["dtype"], np.integer):
+                scale, zero_point = outputs[0]["quantization"]
+                if not scale:
+                    raise BundleError(f"{self._name} signature {key!r} has an integer output without a scale")
+                self._dequantize[key] = (float(scale), int(zero_point))
         # Order as the manifest lists them (a signature is keyed by name, order-free).
         self.input_names = tuple(n for n in input_names if n in names)
         details = first[self._buckets[max(self._buckets)]].get_input_details()
@@ -124,7 +131,11 @@ class TFLiteBackend:
                     padded = np.zeros((1, bucket), dtype=self._dtypes[name])  # pad id, mask and type are all 0
                     padded[0, :length] = array[i, :length]
                     row[name] = padded
-                rows.append(np.asarray(next(iter(runners[key](**row).values())), dtype=np.float32).reshape(-1))
+                out = np.asarray(next(iter(runners[key](**row).values()))).reshape(-1)
+                if key in self._dequantize:
+                    scale, zero_point = self._dequantize[key]
+                    out = (out.astype(np.float32) - zero_point) * scale
+                rows.append(out.astype(np.float32))
         finally:
             with self._lock:
                 self._idle.append(runners)
