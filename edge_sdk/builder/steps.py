@@ -22,6 +22,7 @@ from ..distill.config import RECORD, DistillConfig
 from ..files import dir_fingerprint
 from ..models import has_head_for, load_config
 from ..models.lineage import LINEAGE, read_lineage, write_lineage
+from ..qat.config import QatConfig
 from ..train.teacher import TeacherConfig
 from .cache import StepCache
 from .progress import Progress
@@ -58,8 +59,24 @@ def _describe_distill(config: DistillConfig) -> str:
     return f"distil a student (teacher layers {layers}) from the model before"
 
 
+def _qat(source: Path, out: Path, config: QatConfig, context: StepContext) -> dict:
+    from ..qat import quantization_aware_training
+
+    work = out.with_name(out.name + ".work")
+    return quantization_aware_training(source, context.data, out, dataclasses.replace(config, seed=context.seed),
+                                       work_dir=work)
+
+
+def _describe_qat(config: QatConfig) -> str:
+    return (f"quantization-aware training: int8 fake-quantization, {config.epochs} epoch(s) distilling from "
+            "the model before")
+
+
 MODEL_STEPS: dict[str, ModelStep] = {
     "distill": ModelStep(DistillConfig, _distill, _describe_distill),
+    # Must be the recipe's last step: its output carries the int8 program (qat.pt2) that the "qat"
+    # quantization methods export, and a later step would change the weights under it.
+    "qat": ModelStep(QatConfig, _qat, _describe_qat),
 }
 
 
