@@ -42,7 +42,10 @@ class OnnxQuantization:
     exclude_nodes: tuple[str, ...] = ()  # regexes on node names kept in float (sensitive layers)
     keep_io_types: bool = True  # fp16: keep float32 inputs/outputs
     bits: Literal[4, 8] = 4  # weight-only: bits per weight
-    block_size: int = 32  # weight-only: weights sharing one scale (and zero point) along the input axis
+    # weight-only: weights sharing one scale and zero point (along the input axis). CLINC150 MiniLM,
+    # 4 bits + embeddings, 600 test texts: 32 -> 15.5 MB, 64 -> 13.9 MB (no accuracy change), 128 ->
+    # 13.1 MB (-1.0 point); the int8 dynamic file is 23.2 MB.
+    block_size: int = 64
     # weight-only: MatMulNBits' accuracy_level; 4 quantizes activations to int8 inside the kernel and
     # uses int8 dot products (the fast x86/ARM path), 0 leaves the choice to onnxruntime (fp32 math).
     accuracy_level: Literal[0, 1, 2, 3, 4] = 4

@@ -74,8 +74,10 @@ def quantization_aware_training(source_dir: str | Path, data: LabelledData, out_
     names = model_input_names(model)
     graph = prepare_qat(model, names)
     student = _graph_classifier(graph, names, model.config)
+    # On the CPU: the graph was traced there (device constants such as arange's are baked in), and
+    # moving a traced graph to a GPU (torch.export's move_to_device_pass) is not verified here.
     trainer, validation = train_student(prepared, config.distillation(), work_dir / "trainer", progress=progress,
-                                        student=student)
+                                        student=student, cpu=True)
     program = convert(graph)
     trained_weights(graph, model)
     record = {"config": config.as_dict(), "validation_accuracy_int8": validation,
