@@ -15,7 +15,10 @@ the teacher has its head, so nothing is fine-tuned but the QAT step):
 then `edge-sdk benchmark` over every bundle that was built (1 thread, accuracy at batch 1, 500 timed
 queries), and the argmax agreement of every shipped file with the FP32 teacher on the whole test
 split (the issue's >= 98% bound), written to OUT/agreement.json. A build that fails prints its
-one-line error (e.g. the argmax agreement that stopped a post-training full-integer file).
+one-line error. The post-training full-integer TFLite is expected to fail validation (argmax
+agreement ~76% on 600 test texts, below the build's 90%), so it is also made here outside the build
+(the same calibrate + export_int8_tflite the build calls) and measured on the whole test split
+(accuracy, agreement, size, batch-1 p50 at 1 thread): the "unshipped" rows of agreement.json.
 """
 
 from __future__ import annotations
@@ -98,6 +101,45 @@ def agreement(bundles: list[Path], args) -> dict:
     return rows
 
 
+def unshipped_full_int8(args) -> dict:
+    """The post-training full-integer TFLite the ptq-full build refuses, made and measured directly."""
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer
+
+    from edge_runtime.backends.tflite import TFLiteBackend
+    from edge_runtime.bench import batch1_latency
+    from edge_runtime.tokenize import TextEncoder
+    from edge_sdk.builder.formats import Calibration
+    from edge_sdk.data import load_data
+    from edge_sdk.distill.logits import predict_logits
+    from edge_sdk.export.tflite import export_int8_tflite, integer_summary
+    from edge_sdk.models import EXPORTABLE, load_classifier, model_input_names
+    from edge_sdk.qat.program import calibrate
+
+    torch.set_num_threads(1)
+    data = load_data(str(args.data))
+    model = load_classifier(args.teacher, attn=EXPORTABLE)
+    names = model_input_names(model)
+    encoder = TextEncoder(args.teacher / "tokenizer.json", 128)
+    path = args.out / "unshipped" / "ptq-full-int8.tflite"
+    program = calibrate(model, Calibration(data, encoder, names, 0).batches(256), names)  # as the build does
+    export_int8_tflite(program, path, sequence_length=128, input_names=names, num_labels=model.config.num_labels)
+    backend = TFLiteBackend(str(path), threads=1, input_names=names, sequence_length=128)
+    texts, labels = list(data.test.texts), np.asarray(data.test.labels)
+    ids = encoder.ids(texts)
+    predicted = np.concatenate([backend.run(encoder.feeds(ids[i:i + 1], names)) for i in range(len(ids))]).argmax(-1)
+    teacher = predict_logits(load_classifier(args.teacher), AutoTokenizer.from_pretrained(str(args.teacher)),
+                             texts, 128).argmax(-1)
+    latency = batch1_latency(lambda batch: backend.run(encoder.feeds(encoder.ids(batch), names)), texts[:500])
+    row = {"accuracy": float((predicted == labels).mean()),
+           "agreement_with_teacher": float((predicted == teacher).mean()), "size_mb": path.stat().st_size / 1e6,
+           "p50_ms": latency["p50_ms"], "threads": 1, "integer": integer_summary(path)}
+    print(f"unshipped ptq-full/android-npu/model.int8.tflite: accuracy {row['accuracy']:.4f}, agreement "
+          f"{row['agreement_with_teacher']:.2%}, {row['size_mb']:.1f} MB, p50 {row['p50_ms']:.2f} ms", flush=True)
+    return {"ptq-full/android-npu/model.int8.tflite (made outside the build)": row}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", type=Path, required=True, help="fine-tuned FP32 teacher folder")
@@ -117,6 +159,8 @@ def main() -> int:
          "--plot", args.out / "qat-lowbit.png", "--markdown", args.out / "qat-lowbit.md"], args.dry_run)
     if not args.dry_run:
         rows = agreement(bundles, args)
+        if not (args.out / "ptq-full" / "android-npu" / "manifest.json").is_file():
+            rows["unshipped"] = unshipped_full_int8(args)
         (args.out / "agreement.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"load average at the end: {os.getloadavg()}; builds that failed: {failed or 'none'}", flush=True)
     return 0
