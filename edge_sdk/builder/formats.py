@@ -157,11 +157,12 @@ def quantize_graph(graph: Path, spec: OnnxQuantization, calibration: Calibration
 def qdq_graph(source: Exportable, opset: int, cache: StepCache) -> Path:
     """The QAT step's int8 program as a QDQ ONNX model."""
     from ..export.qdq_onnx import export_qdq_onnx
+    from ..qat.program import load_program
 
     program = trained_program(source)
     return cache.get_or_make(
         "qdq", {"program": source.model_dir.name, "opset": opset},
-        lambda out: export_qdq_onnx(load_int8_program(program), out / "model.onnx", opset=opset,
+        lambda out: export_qdq_onnx(load_program(program), out / "model.onnx", opset=opset,
                                     input_names=source.input_names,
                                     max_length=int(getattr(source.model.config, "max_position_embeddings", 512))),
     ) / "model.onnx"
@@ -177,18 +178,12 @@ def trained_program(source: Exportable) -> Path:
     return path
 
 
-def load_int8_program(path: Path):
-    from ..qat.program import load_program
-
-    return load_program(path)
-
-
 def int8_program(source: Exportable, spec: TFLiteQuantization, calibration: Calibration):
     """The int8 program a full-integer file is converted from: trained (qat) or calibrated (full-int8)."""
-    if spec.method == "qat":
-        return load_int8_program(trained_program(source)).module()
-    from ..qat.program import calibrate
+    from ..qat.program import calibrate, load_program
 
+    if spec.method == "qat":
+        return load_program(trained_program(source)).module()
     return calibrate(source.model, calibration.batches(spec.calibration_samples), source.input_names)
 
 

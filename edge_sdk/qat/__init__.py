@@ -4,11 +4,11 @@ model (train.py), and the converted program both exporters read (program.py)."""
 
 from .config import RECORD, QatConfig
 
-__all__ = ["RECORD", "QatConfig", "quantization_aware_training", "simulated_accuracy"]
+__all__ = ["RECORD", "QatConfig", "quantization_aware_training"]
 
 
 def __getattr__(name):  # torch, torchao and transformers load only when training is asked for
-    if name in ("quantization_aware_training", "simulated_accuracy"):
+    if name == "quantization_aware_training":
         from . import train
 
         return getattr(train, name)

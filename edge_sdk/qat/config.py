@@ -29,12 +29,7 @@ class QatConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check(0.0 <= self.alpha <= 1.0, f"alpha must lie in [0, 1], got {self.alpha}")
-        check(self.temperature > 0, f"temperature must be positive, got {self.temperature}")
-        check(self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}")
-        for name in ("epochs", "batch_size", "max_length"):
-            check(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
-        check(0 <= self.warmup_ratio < 1, f"warmup_ratio must lie in [0, 1), got {self.warmup_ratio}")
+        self.distillation()  # the trainer's own config checks the shared fields (alpha, epochs, ...)
         check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
 
     def as_dict(self) -> dict:

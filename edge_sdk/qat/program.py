@@ -116,7 +116,8 @@ def save_program(program, path: Path, input_names: tuple[str, ...], max_length: 
 
 
 def load_program(path: Path):
-    """The ExportedProgram saved by save_program (torch.export's own format; no pickle)."""
+    """The ExportedProgram saved by save_program (torch.export's archive: read on the build host to
+    export from, never shipped in a bundle)."""
     import torch
 
     return torch.export.load(str(path))

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..data import LabelledData
 from ..models import EXPORTABLE, load_classifier, model_input_names
 from .config import RECORD, QatConfig
-from .program import PROGRAM, convert, prepare_qat, program_logits, require_quantization, save_program
+from .program import PROGRAM, convert, prepare_qat, require_quantization, save_program
 
 
 def _graph_classifier(graph, input_names: tuple[str, ...], config):
@@ -89,24 +89,4 @@ def quantization_aware_training(source_dir: str | Path, data: LabelledData, out_
     (out_dir / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(work_dir, ignore_errors=True)
     return record
-
-
-def simulated_accuracy(out_dir: Path, data: LabelledData, max_length: int, split: str = "test",
-                       batch_size: int = 64) -> float:
-    """Accuracy of the saved int8 program in PyTorch (fake-quantized arithmetic) on a split."""
-    import numpy as np
-
-    from edge_runtime.manifest import TOKENIZER_FILE
-    from edge_runtime.tokenize import TextEncoder
-
-    from .program import load_program
-
-    record = json.loads((Path(out_dir) / RECORD).read_text(encoding="utf-8"))
-    names = tuple(record["input_names"])
-    encoder = TextEncoder(Path(out_dir) / TOKENIZER_FILE, max_length)
-    texts = list(getattr(data, split).texts)
-    ids = encoder.ids(texts)
-    batches = [encoder.feeds(ids[i:i + batch_size], names) for i in range(0, len(ids), batch_size)]
-    logits = program_logits(load_program(Path(out_dir) / PROGRAM), batches, names)
-    return float((logits.argmax(-1) == np.asarray(getattr(data, split).labels)).mean())
 
