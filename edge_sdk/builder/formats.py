@@ -88,7 +88,19 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
         got, fits = tflite_logits(path, source.batches, length, source.input_names)
         check = compare_logits(f"{spec.file} (TFLite {spec.precision})", got, source.logits[fits], atol=atol,
                                min_argmax_agreement=agreement)
-        return path, {"validation": check.as_dict(), **counted}
+        info = {"validation": check.as_dict(), **counted}
+        if spec.quantization.integer_program:
+            from ..export.tflite import integer_summary
+
+            info["integer"] = integer_summary(path)
+        return path, info
+    if spec.quantization.method == "qat":  # QDQ from the trained program: nothing to fuse or choose
+        from ..export.qdq_onnx import integer_summary
+
+        path = qdq_graph(source, profile.opset, cache)
+        check = compare_logits(f"{spec.file} (QDQ from QAT)", onnx_logits(path, source.batches), source.logits,
+                               atol=atol, min_argmax_agreement=agreement)
+        return path, {"validation": check.as_dict(), "integer": integer_summary(path), **counted}
     candidates = {"plain": quantize_graph(fp32, spec.quantization, calibration, cache)}
     info: dict[str, Any] = dict(counted)
     if profile.graph_optimization:
@@ -145,6 +157,8 @@ def quantize_graph(graph: Path, spec: OnnxQuantization, calibration: Calibration
     from ..optimize.quantize_onnx import quantize
 
     static = spec.method == "static"
+    if spec.method == "qat":  # a programming error: make_model_file sends qat elsewhere
+        raise ValueError("qat ONNX models come from the trained program (qdq_graph), not from a float graph")
     inputs = {"graph": graph.parent.name, "quantization": dataclasses.asdict(spec),
               "calibration": calibration.key(spec.calibration_samples) if static else None}
     return cache.get_or_make(
@@ -154,18 +168,56 @@ def quantize_graph(graph: Path, spec: OnnxQuantization, calibration: Calibration
     ) / "model.onnx"
 
 
+def qdq_graph(source: Exportable, opset: int, cache: StepCache) -> Path:
+    """The QAT step's int8 program as a QDQ ONNX model."""
+    from ..export.qdq_onnx import export_qdq_onnx
+    from ..qat.program import load_program
+
+    program = trained_program(source)
+    return cache.get_or_make(
+        "qdq", {"program": source.model_dir.name, "opset": opset},
+        lambda out: export_qdq_onnx(load_program(program), out / "model.onnx", opset=opset,
+                                    input_names=source.input_names,
+                                    max_length=int(getattr(source.model.config, "max_position_embeddings", 512))),
+    ) / "model.onnx"
+
+
+def trained_program(source: Exportable) -> Path:
+    from ..qat.program import PROGRAM
+
+    path = source.model_dir / PROGRAM
+    if not path.is_file():  # build() checks the recipe first; this is a model folder made elsewhere
+        raise ConfigError(f"{source.model_dir} has no {PROGRAM}: int8 scales from training need a recipe whose "
+                          "last step is qat (e.g. --recipe qat)")
+    return path
+
+
+def int8_program(source: Exportable, spec: TFLiteQuantization, calibration: Calibration):
+    """The int8 program a full-integer file is converted from: trained (qat) or calibrated (full-int8)."""
+    from ..qat.program import calibrate, load_program
+
+    if spec.method == "qat":
+        return load_program(trained_program(source)).module()
+    return calibrate(source.model, calibration.batches(spec.calibration_samples), source.input_names)
+
+
 def convert_tflite(source: Exportable, spec: TFLiteQuantization, length: int, calibration: Calibration,
                 cache: StepCache) -> Path:
-    from ..export.tflite import export_tflite, length_buckets
+    from ..export.tflite import export_int8_tflite, export_tflite, length_buckets
 
-    static = spec.method == "static"
+    calibrated = spec.method in ("static", "full-int8")
     inputs = {"model": source.model_dir.name, "length": length, "buckets": list(length_buckets(length)),
               "quantization": dataclasses.asdict(spec),
-              "calibration": calibration.key(spec.calibration_samples) if static else None}
-    return cache.get_or_make(
-        "tflite", inputs,
-        lambda out: export_tflite(source.model, out / "model.tflite", sequence_length=length,
-                                  precision=spec.precision,
-                                  calibration_batches=calibration.batches(spec.calibration_samples) if static else None,
-                                  input_names=source.input_names),
-    ) / "model.tflite"
+              "calibration": calibration.key(spec.calibration_samples) if calibrated else None}
+
+    def make(out: Path) -> None:
+        if spec.integer_program:
+            export_int8_tflite(int8_program(source, spec, calibration), out / "model.tflite",
+                               sequence_length=length, input_names=source.input_names,
+                               num_labels=source.model.config.num_labels)
+            return
+        export_tflite(source.model, out / "model.tflite", sequence_length=length, precision=spec.converter_precision,
+                      calibration_batches=calibration.batches(spec.calibration_samples) if calibrated else None,
+                      input_names=source.input_names)
+
+    return cache.get_or_make("tflite", inputs, make) / "model.tflite"

@@ -72,6 +72,7 @@ def build(targets, *, model: str | None = None, data: str | None = None, out: st
         from ..export.tflite import require_converter
 
         require_converter()  # before hours of training, not after
+    check_int8_programs(profiles, chosen)
     with progress.step("data"):
         dataset = load_data(data, text_column=text_column, label_column=label_column, seed=seed)
     progress.note(f"{dataset.name}: {len(dataset.labels)} labels, train {len(dataset.train)}, "
@@ -122,6 +123,22 @@ def with_recipe(profile: TargetProfile, recipe: Recipe, progress: Progress) -> T
             progress.note(f"note: recipe {recipe.name!r} sets [{fmt}_quantization], but {profile.name} ships no "
                           f"int8 {fmt} model: it does not apply there")
     return profile
+
+
+def check_int8_programs(profiles: list[TargetProfile], recipe: Recipe) -> None:
+    """Before anything slow: a model file whose int8 scales come from training needs a recipe ending
+    in a qat step; full-integer files and QAT need torchao and litert-torch."""
+    methods = {(p.name, m.file): m.quantization.method for p in profiles for m in p.models}
+    trained = bool(recipe.steps) and recipe.steps[-1].name == "qat"
+    if trained or any(method in ("qat", "full-int8") for method in methods.values()):
+        from ..qat.program import require_quantization
+
+        require_quantization()
+    for (target, file), method in methods.items():
+        if method == "qat" and not trained:
+            raise ConfigError(f"{target}: {file} takes its int8 scales from quantization-aware training, and recipe "
+                              f"{recipe.name!r} has no qat step: build it with --recipe qat (or a recipe ending "
+                              "in a qat step)")
 
 
 def measure_reference(model_dir: Path, label: str, context: StepContext, latency_queries: int,

@@ -23,6 +23,7 @@ from ..files import dir_fingerprint
 from ..models import has_head_for, load_config
 from ..models.lineage import LINEAGE, read_lineage, write_lineage
 from ..prune.step import LowRankConfig, PruneConfig, SparsifyConfig
+from ..qat.config import QatConfig
 from ..train.teacher import TeacherConfig
 from ..trim.step import TrimConfig
 from .cache import StepCache
@@ -78,6 +79,19 @@ def _describe_prune(config: PruneConfig) -> str:
             f"({config.importance} importance), recover {config.epochs} epoch(s)")
 
 
+def _qat(source: Path, out: Path, config: QatConfig, context: StepContext) -> dict:
+    from ..qat import quantization_aware_training
+
+    work = out.with_name(out.name + ".work")
+    return quantization_aware_training(source, context.data, out, dataclasses.replace(config, seed=context.seed),
+                                       work_dir=work)
+
+
+def _describe_qat(config: QatConfig) -> str:
+    return (f"quantization-aware training: int8 fake-quantization, {config.epochs} epoch(s) distilling from "
+            "the model before")
+
+
 MODEL_STEPS: dict[str, ModelStep] = {
     "distill": ModelStep(DistillConfig, _distill, _describe_distill),
     "prune": ModelStep(PruneConfig, lazy("edge_sdk.prune.step", "prune_step"), _describe_prune),
@@ -87,6 +101,9 @@ MODEL_STEPS: dict[str, ModelStep] = {
                          lambda c: f"SVD: embedding rank {c.embedding_rank}, FFN rank {c.ffn_rank}"),
     "trim": ModelStep(TrimConfig, lazy("edge_sdk.trim.step", "trim_step"),
                       lambda c: f"keep the vocabulary of the {' and '.join(c.splits)} texts"),
+    # Must be the recipe's last step: its output carries the int8 program (qat.pt2) that the "qat"
+    # quantization methods export, and a later step would change the weights under it.
+    "qat": ModelStep(QatConfig, _qat, _describe_qat),
 }
 
 

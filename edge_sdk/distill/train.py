@@ -129,11 +129,12 @@ def build_student(prepared: Prepared, config: DistillConfig):
 
 
 def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Path, callbacks=(),
-                  progress: bool = True, student=None):
+                  progress: bool = True, student=None, cpu: bool = False):
     """Train one student; returns (trainer, validation accuracy after the last epoch).
 
     `student`: a ready model to train instead of one built from `config` (e.g. a pruned copy of the
-    teacher recovering by distillation); it is trained in place."""
+    teacher recovering by distillation); it is trained in place. `cpu`: train on the CPU even where
+    a GPU is visible (a torch.export graph is pinned to the device it was traced on)."""
     import torch
     from transformers import PrinterCallback, TrainingArguments, set_seed
 
@@ -161,7 +162,7 @@ def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Pat
         dataloader_num_workers=0,
         remove_unused_columns=False,  # keep teacher_logits, which the model's forward does not take
         ddp_find_unused_parameters=False,  # every student parameter is used (DDP under a launcher)
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=cpu or not torch.cuda.is_available(),
     )
     trainer = DistillationTrainer(
         model=student, args=args, train_dataset=prepared.train, eval_dataset=prepared.validation,

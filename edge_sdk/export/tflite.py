@@ -86,18 +86,21 @@ def _sample(length: int, input_names: tuple[str, ...]):
 
 
 def _convert_fp32(model, buckets: tuple[int, ...], input_names: tuple[str, ...]) -> bytes:
+    # A deep copy: exporting has been seen to change the in-memory model afterwards (see onnx.py).
+    return _convert(classifier_module(copy.deepcopy(model).float().eval(), input_names), buckets, input_names)
+
+
+def _convert(module, buckets: tuple[int, ...], input_names: tuple[str, ...], quant_config=None) -> bytes:
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its per-pass progress lines drown the build's
     import litert_torch
     import torch
 
-    # A deep copy: exporting has been seen to change the in-memory model afterwards (see onnx.py).
-    module = classifier_module(copy.deepcopy(model).float().eval(), input_names)
     converter = litert_torch.Converter()
     for length in buckets:  # one signature per bucket; the converter shares the weight buffers
         converter = converter.signature(signature_name(length), module,
                                         sample_kwargs=_sample(length, input_names))
     with torch.inference_mode():
-        edge = converter.convert()
+        edge = converter.convert(quant_config=quant_config)
     # enable_x64=False (default) makes the inputs int32; the runtime casts int64 feeds.
     return bytes(edge.model_content())
 
@@ -158,3 +161,58 @@ def export_tflite(model, out_path: Path, *, sequence_length: int, precision: str
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(content)
     return out_path
+
+
+def export_int8_tflite(program, out_path: Path, *, sequence_length: int, input_names: tuple[str, ...] = INPUT_NAMES,
+                       num_labels: int | None = None, buckets: tuple[int, ...] | None = None) -> Path:
+    """A full-integer .tflite from the int8 program (qat/program.py: a graph module with quantize/
+    dequantize pairs, trained or calibrated): litert-torch's converter folds each pair into int8
+    kernels with the program's scales. Inputs stay int32 token ids (nothing to quantize in an id);
+    the output is int8 logits with a scale and zero point, which the runtime dequantizes. The
+    embedding tables are stored int8 and dequantized at load (the converter keeps them float;
+    optimize/quantize_tflite.py). One signature per length bucket, as export_tflite."""
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+
+    from ..qat.quantizer import transformer_quantizer
+
+    require_converter()
+    buckets = tuple(sorted(set(buckets))) if buckets else length_buckets(sequence_length)
+    move_exported_model_to_eval(program)  # its dropout ops in inference mode (it may come from training)
+    for module in program.modules():  # ... and the flags litert-torch checks (an export graph refuses .eval())
+        module.training = False
+    # The quantizer only tells the converter "static int8 QDQ"; the scales are in the program.
+    content = _convert(program, buckets, input_names, QuantConfig(pt2e_quantizer=transformer_quantizer(qat=False)))
+    from ..optimize.quantize_tflite import quantize_embeddings
+
+    content = quantize_embeddings(content)
+    _check_signatures(content, buckets, num_labels, input_names)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_bytes(content)
+    return out_path
+
+
+def integer_summary(path: Path) -> dict:
+    """What a .tflite computes in integers, for the manifest: its compute ops (first signature; they
+    all share one structure) counted by whether their output is integer or float, and the output type.
+    (Interpreter._get_ops_details is LiteRT's only listing of ops with their tensors.)"""
+    from collections import Counter
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
+    # ops that move or select values, not arithmetic: they take whatever type flows through them
+    moves = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "TRANSPOSE", "CAST", "SLICE", "GATHER_ND", "GATHER",
+             "EMBEDDING_LOOKUP", "LOGICAL_AND", "SELECT_V2", "CONCATENATION", "EXPAND_DIMS", "SQUEEZE"}
+    counts: dict[str, Counter] = {"integer": Counter(), "float": Counter()}
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in moves:
+            continue
+        is_float = any(i >= 0 and dtypes[i] == np.float32 for i in op["outputs"])
+        counts["float" if is_float else "integer"][op["op_name"]] += 1
+    runner = interpreter.get_signature_runner(sorted(interpreter.get_signature_list())[0])
+    output = next(iter(runner.get_output_details().values()))
+    return {"integer_ops": dict(counts["integer"]), "float_ops": dict(counts["float"]),
+            "output_dtype": np.dtype(output["dtype"]).name}

@@ -1,5 +1,7 @@
 """ONNX quantization per profile with onnxruntime's quantization tools: dynamic int8, static QDQ
-int8 with calibration (MinMax, Entropy, Percentile), and fp16."""
+int8 with calibration (MinMax, Entropy, Percentile), fp16, and weight-only 4/8-bit blocks
+(MatMulNBits, GatherBlockQuantized). QAT's QDQ models come from the trained program instead
+(export/qdq_onnx.py)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ def _quantize(src: Path, dst: Path, spec: OnnxQuantization, calibration) -> None
         _static(src, dst, spec, calibration)
     elif spec.method == "fp16":
         _fp16(src, dst, spec)
+    elif spec.method == "weight-only":
+        _weight_only(src, dst, spec)
     else:  # OnnxQuantization validates its method; this is a programming error
         raise ValueError(f"unknown quantization method {spec.method!r}")
 
@@ -116,3 +120,28 @@ def _fp16(src: Path, dst: Path, spec: OnnxQuantization) -> None:
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=spec.keep_io_types)
     onnx.save(model, str(dst))
+
+
+def _weight_only(src: Path, dst: Path, spec: OnnxQuantization) -> None:
+    """MatMul weights -> MatMulNBits (`bits`-bit blocks of `block_size` along the input axis, one scale
+    and zero point per block); with `embeddings`, the embedding tables -> GatherBlockQuantized (blocks
+    along the hidden axis). Activations stay float: accuracy_level 4 lets the CPU kernel quantize
+    them to int8 on the fly. Gemm nodes (the 2-D pooler and classifier of a TorchScript export) are
+    not MatMul and stay float; they are a small share of the weights."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+    ops = ("MatMul", "Gather") if spec.embeddings else ("MatMul",)
+    config = DefaultWeightOnlyQuantConfig(
+        block_size=spec.block_size, is_symmetric=False, accuracy_level=spec.accuracy_level or None,
+        quant_format=QuantFormat.QOperator, op_types_to_quantize=ops, quant_axes=(("MatMul", 0), ("Gather", 1)),
+        bits=spec.bits)
+    model = onnx.load(str(src))
+    quantizer = MatMulNBitsQuantizer(model, bits=spec.bits, block_size=spec.block_size, is_symmetric=False,
+                                     accuracy_level=spec.accuracy_level or None,
+                                     nodes_to_exclude=excluded_nodes(src, spec.exclude_nodes),
+                                     op_types_to_quantize=ops, quant_axes=(("MatMul", 0), ("Gather", 1)),
+                                     algo_config=config)
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(dst), use_external_data_format=False)

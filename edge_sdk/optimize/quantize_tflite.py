@@ -101,3 +101,23 @@ def quantize(float_model: bytes, precision: str, calibration_batches) -> bytes:
                                 "training split needs texts of a few words")
         calibration = q.calibrate(data, num_threads=1)
     return bytes(q.quantize(calibration, enable_progress_report=False).quantized_model)
+
+
+def quantize_embeddings(model: bytes) -> bytes:
+    """`model` with its embedding tables stored as int8 (per-row scales), dequantized once at load.
+
+    For full-integer files (export/tflite.py's export_int8_tflite): litert-torch's converter keeps an
+    embedding table float even when the program quantizes it (its EMBEDDING_LOOKUP has no int8-in,
+    int8-out form), and MiniLM's 30522 x 384 table is two thirds of the model. The rest of the file
+    is already quantized and left as it is (ai-edge-quantizer warns so, and keeps those tensors).
+    """
+    import warnings
+
+    from ai_edge_quantizer import qtyping, quantizer
+
+    q = quantizer.Quantizer(bytearray(model))
+    q.add_weight_only_config(".*", qtyping.TFLOperationName.EMBEDDING_LOOKUP, 8,
+                             granularity=qtyping.QuantGranularity.CHANNELWISE)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Input model is already partially quantized")
+        return bytes(q.quantize(None, enable_progress_report=False).quantized_model)

@@ -6,7 +6,7 @@ value of the wrong type or out of range fails then, naming the file and the key.
 - `[teacher]`: how the teacher is fine-tuned when the model has no head for the labels
   (`train.teacher.TeacherConfig`);
 - `[[steps]]`: model steps run after the teacher, in order, each `step = "<name>"` plus that step's
-  settings (`builder.steps.MODEL_STEPS` lists the names and their config types);
+  settings (`builder.steps.MODEL_STEPS` lists the names and their config types); `qat` comes last;
 - `[onnx_quantization]` / `[tflite_quantization]`: replace the targets' int8 scheme for ONNX /
   TFLite model files (ONNX Runtime and LiteRT settings differ, so each format reads its own);
 - `max_accuracy_drop`: points the model steps may lose against the teacher (FP32, PyTorch);
@@ -100,6 +100,9 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> Recipe:
         if name not in MODEL_STEPS:
             raise ConfigError(f"{at}: unknown step {name!r}; known steps: {', '.join(MODEL_STEPS)}")
         steps.append(Step(name, from_table(MODEL_STEPS[name].config, settings, f"{at} ({name})")))
+    if any(step.name == "qat" for step in steps[:-1]):
+        raise ConfigError(f"{where}: qat must be the last of [[steps]]: its int8 scales were trained with "
+                          "the weights it leaves, which a later step would change")
     parts = {"teacher": TeacherConfig, "onnx_quantization": OnnxQuantization,
              "tflite_quantization": TFLiteQuantization}
     typed = {key: from_table(kind, data.pop(key), f"{where} [{key}]") for key, kind in parts.items() if key in data}

@@ -7,7 +7,9 @@ cut to its real length (from the attention mask), padded with 0 to the smallest 
 it and run alone, so a text gets the same logits whatever batch it is in. A LiteRT interpreter is
 not thread-safe, so concurrent callers each borrow one from a pool. The pool is bounded
 (Limits.interpreters: as many as the cores can run at once): past it, callers wait for an idle
-interpreter instead of creating another (32 threads once made 24 interpreters, 1.5 GB).
+interpreter instead of creating another (32 threads once made 24 interpreters, 1.5 GB). A
+full-integer model's output is int8 with a scale and zero point (per signature); it is dequantized
+to float32 logits here.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class TFLiteBackend:
         self.interpreters = 1  # created so far, never more than max_interpreters
         first = self._new()
         self._buckets: dict[int, str] = {}  # static length -> signature; -1: a dynamic-length signature
+        self._dequantize: dict[str, tuple[float, int]] = {}  # signature -> (scale, zero point) of an integer output
         names: set[str] = set()
         for key, runner in first.items():
             details = runner.get_input_details()
@@ -69,6 +72,11 @@ class TFLiteBackend:
             if len(outputs) != 1:
                 raise BundleError(f"{self._name} signature {key!r} has {len(outputs)} outputs; expected logits only")
             self.output_width = int(outputs[0]["shape"][-1])
+            if np.issubdtype(outputs[0]["dtype"], np.integer):
+                scale, zero_point = outputs[0]["quantization"]
+                if not scale:
+                    raise BundleError(f"{self._name} signature {key!r} has an integer output without a scale")
+                self._dequantize[key] = (float(scale), int(zero_point))
         # Order as the manifest lists them (a signature is keyed by name, order-free).
         self.input_names = tuple(n for n in input_names if n in names)
         details = first[self._buckets[max(self._buckets)]].get_input_details()
@@ -145,11 +153,14 @@ class TFLiteBackend:
                     padded[0, :length] = array[i, :length]
                     row[name] = padded
                 try:
-                    logits = runners[key](**row)
+                    out = np.asarray(next(iter(runners[key](**row).values()))).reshape(-1)
                 except (ValueError, RuntimeError) as exc:  # e.g. ids past the vocabulary
                     raise BundleError(f"{self._name} failed on a row of {length} tokens: "
                                       f"{(str(exc).splitlines() or [type(exc).__name__])[0][:300]}") from None
-                rows.append(np.asarray(next(iter(logits.values())), dtype=np.float32).reshape(-1))
+                if key in self._dequantize:
+                    scale, zero_point = self._dequantize[key]
+                    out = (out.astype(np.float32) - zero_point) * scale
+                rows.append(out.astype(np.float32))
         finally:
             self._give_back(runners)
         if not rows:

@@ -1,0 +1,42 @@
+"""How a model is fine-tuned with int8 fake-quantization: the settings of a recipe's qat step."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..config import check
+from ..distill.config import DistillConfig
+
+RECORD = "qat.json"  # beside the QAT model: its config and accuracies (bundles copy it into the lineage)
+
+
+@dataclass(frozen=True)
+class QatConfig:
+    # A short fine-tune: the model already classifies; QAT only teaches it to live with int8 rounding
+    # (Bondarenko et al. 2021 recover W8A8 BERT on GLUE with a few QAT epochs).
+    epochs: int = 2
+    learning_rate: float = 2e-5  # a fine-tuning rate: larger ones undo what the FP32 model learnt
+    # Distillation from the FP32 model the step starts from (its logits cached once): weight of the
+    # CE on the labels; 1 - alpha goes to the FP32 model's soft targets, which carry more than
+    # labels (the ranking of the wrong intents) and keep the int8 model's argmax on the FP32 one's.
+    alpha: float = 0.1
+    temperature: float = 2.0
+    batch_size: int = 32
+    max_length: int = 64  # training truncation; the exported program takes any length up to the model's
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        self.distillation()  # the trainer's own config checks the shared fields (alpha, epochs, ...)
+        check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def distillation(self) -> DistillConfig:
+        """The same run in the distillation trainer's terms (its Trainer arguments and loss)."""
+        return DistillConfig(alpha=self.alpha, temperature=self.temperature, learning_rate=self.learning_rate,
+                             epochs=self.epochs, batch_size=self.batch_size, weight_decay=self.weight_decay,
+                             warmup_ratio=self.warmup_ratio, max_length=self.max_length, seed=self.seed)
