@@ -54,6 +54,7 @@ def run(tmp_path_factory, tiny_data, tiny_teacher, bundle_dir):
 
     out = tmp_path_factory.mktemp("bench")
     args = ["benchmark", str(bundle_dir), "--data", str(tiny_data), "--teacher", str(tiny_teacher),
+            "--baseline", str(tiny_teacher),
             "--threads", "1", "--queries", str(QUERIES), "--round-size", "7",
             "--json", str(out / "bench.json"), "--markdown", str(out / "report.md")]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -66,8 +67,9 @@ def test_every_row_has_every_column(run):
 
     rows = run["json"]["rows"]
     assert [r["name"] for r in rows] == ["teacher fp32 (torch)", "teacher int8 (torch dynamic)",
-                                         "teacher int8 (ORT dynamic)", "tiny [test]/model.onnx",
-                                         "tiny [test]/model.int8.onnx"]
+                                         "teacher int8 (ORT dynamic)", "tiny-teacher fp32 (torch)",
+                                         "tiny [test]/model.onnx", "tiny [test]/model.int8.onnx"]
+    assert rows[3]["kind"] == "baseline" and rows[3]["accuracy"] == rows[0]["accuracy"]  # the same model
     headers, cells = table_cells(rows)
     assert len(headers) == len(COLUMNS)
     for row, line in zip(rows, cells):

@@ -136,7 +136,7 @@ def test_an_archive_holds_one_bundle_and_nothing_beside_it(bundle_dir, tmp_path)
 
 def test_verify_unpacks_an_archive_once(bundle_dir, tmp_path, monkeypatch, capsys):
     from edge_runtime.cli import main
-    from edge_sdk.build.bundle import pack
+    from edge_sdk.builder.bundle import pack
 
     archive = pack(bundle_dir, tmp_path / "b.tar.gz")
     opened = []
@@ -158,7 +158,7 @@ time.sleep(60)
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_unpacked_copy_is_removed_on_sigterm(bundle_dir, tmp_path, signum):
-    from edge_sdk.build.bundle import pack
+    from edge_sdk.builder.bundle import pack
 
     archive = pack(bundle_dir, tmp_path / "b.tar.gz")
     env = {**os.environ, "TMPDIR": str(tmp_path)}
@@ -171,7 +171,7 @@ def test_unpacked_copy_is_removed_on_sigterm(bundle_dir, tmp_path, signum):
 
 
 def test_cli_removes_the_unpacked_copy_on_sigterm(bundle_dir, tmp_path):
-    from edge_sdk.build.bundle import pack
+    from edge_sdk.builder.bundle import pack
 
     archive = pack(bundle_dir, tmp_path / "b.tar.gz")
     work = tmp_path / "tmp"
@@ -190,7 +190,7 @@ def test_cli_removes_the_unpacked_copy_on_sigterm(bundle_dir, tmp_path):
 
 
 def test_an_application_handler_is_left_alone(bundle_dir, tmp_path):
-    from edge_sdk.build.bundle import pack
+    from edge_sdk.builder.bundle import pack
 
     archive = pack(bundle_dir, tmp_path / "b.tar.gz")
     code = ("import signal, sys, time\n"

@@ -71,7 +71,7 @@ def edit_label(bundle: Path) -> None:
 def doctor_model(bundle: Path, tiny_onnx: Path) -> None:
     """Swap the model for another one, regenerate fixtures.json and every hash: verify stays OK."""
     from edge_runtime import Manifest
-    from edge_sdk.build.bundle import make_fixtures
+    from edge_sdk.builder.bundle import make_fixtures
 
     shutil.copyfile(tiny_onnx, bundle / "model.int8.onnx")
     manifest = Manifest.read(bundle)

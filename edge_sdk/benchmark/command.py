@@ -67,6 +67,9 @@ def find_teacher(bundles: list[Path]) -> Path | None:
 @click.option("--teacher", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Fine-tuned teacher (save_pretrained folder) for the reference rows; default: the "
                    "one a bundle's manifest names.")
+@click.option("--baseline", "baselines", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Another fine-tuned model (save_pretrained folder) measured as an FP32 PyTorch row, e.g. the "
+                   "small model fine-tuned without a teacher (the book's DistilBERT row); repeatable.")
 @click.option("--threads", default="1", show_default=True, callback=parse_threads,
               help="Intra-op thread counts, comma-separated; every row is measured at each.")
 @click.option("--queries", type=click.IntRange(min=1), default=500, show_default=True,
@@ -85,8 +88,8 @@ def find_teacher(bundles: list[Path]) -> Path | None:
               help="Write the accuracy-latency plot (PNG); default beside --markdown.")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the Markdown report (table, plot, machine).")
-def benchmark(bundles, data_path, teacher, threads, queries, round_size, accuracy_batch, rss, json_path, plot_path,
-              markdown_path):
+def benchmark(bundles, data_path, teacher, baselines, threads, queries, round_size, accuracy_batch, rss, json_path,
+              plot_path, markdown_path):
     """Accuracy, size, latency, throughput and memory of bundles against reference rows.
 
     Reference rows, measured in the same run: the FP32 teacher through transformers' pipeline,
@@ -113,7 +116,7 @@ def benchmark(bundles, data_path, teacher, threads, queries, round_size, accurac
                         measure_rss=rss)
     log = lambda message: click.echo(message, err=True)  # noqa: E731
     data = load_data(data_path)
-    result = run_benchmark(bundles, data, teacher, settings, log=log, command=command_line)
+    result = run_benchmark(bundles, data, teacher, settings, log=log, command=command_line, baselines=baselines)
     print_console(result)
     write_outputs(result, json_path=json_path, plot_path=plot_path, markdown_path=markdown_path)
 
@@ -162,7 +165,7 @@ def print_console(result: dict) -> None:
     from ..report.table import table_cells
 
     env = result["environment"]
-    console = Console(width=max(Console().width, 240))
+    console = Console(width=max(Console().width, 300))  # every column on one line in logs too
     headers, cells = table_cells(result["rows"])
     table = Table(title="edge-sdk benchmark", show_lines=False)
     for i, header in enumerate(headers):

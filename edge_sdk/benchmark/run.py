@@ -26,7 +26,7 @@ from ..metrics import accuracy_report, label_ids
 from ..report.environment import environment
 from ..report.table import with_ratios
 from .flops import flops_from_shapes, median_length
-from .variants import VariantSpec, bundle_labels, bundle_specs, open_runner, prepare_references
+from .variants import VariantSpec, baseline_specs, bundle_labels, bundle_specs, open_runner, prepare_references
 
 PROTOCOL_QUERIES = 500  # the protocol's minimum; fewer only for smoke tests
 
@@ -52,8 +52,9 @@ def distinct_queries(texts, n: int, seed: int = 0) -> list[str]:
 
 def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Settings,
                   log: Callable[[str], None] = print, command: str | None = None,
-                  work_dir: Path | None = None) -> dict:
-    """Measure the reference rows (when `teacher` is given) and every model of every bundle.
+                  work_dir: Path | None = None, baselines: tuple[Path, ...] = ()) -> dict:
+    """Measure the reference rows (when `teacher` is given), an FP32 PyTorch row per baseline model,
+    and every model of every bundle.
 
     data: a LabelledData (edge_sdk.data.load_data). Returns {"environment", "gemm", "settings",
     "rows", "notes"}; rows carry their ratios.
@@ -61,7 +62,7 @@ def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Set
     env = environment(threads=settings.threads, command=command)  # load average before we add ours
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
-        specs, info = collect_variants(bundles, teacher, Path(work_dir) if work_dir else Path(tmp), log)
+        specs, info = collect_variants(bundles, teacher, Path(work_dir) if work_dir else Path(tmp), log, baselines)
         warm, timed = latency_queries(list(data.test.texts), settings, notes)
         rows_base = accuracy_rows(specs, info, data, settings, log, notes)
         specs = [spec for spec in specs if spec.name in rows_base]  # a model that could not run is noted
@@ -79,10 +80,10 @@ def run_benchmark(bundles: list[Path], data, teacher: Path | None, settings: Set
                 "rows": with_ratios(rows), "notes": notes}
 
 
-def collect_variants(bundles: list[Path], teacher: Path | None, work: Path,
-                     log: Callable[[str], None]) -> tuple[list[VariantSpec], dict[str, dict]]:
+def collect_variants(bundles: list[Path], teacher: Path | None, work: Path, log: Callable[[str], None],
+                     baselines: tuple[Path, ...] = ()) -> tuple[list[VariantSpec], dict[str, dict]]:
     """Every bundle's model files (opened first: a bad bundle fails before minutes of work), then
-    the reference rows built from the teacher, placed first."""
+    the reference rows built from the teacher, placed first, and the baseline rows after them."""
     specs: list[VariantSpec] = []
     info: dict[str, dict] = {}
     for bundle, label in zip(bundles, bundle_labels([Path(b) for b in bundles])):
@@ -93,6 +94,11 @@ def collect_variants(bundles: list[Path], teacher: Path | None, work: Path,
         log(f"reference rows: exporting and quantizing the teacher {teacher}")
         s, i = prepare_references(Path(teacher), work / "reference")
         specs = s + specs
+        info.update(i)
+    if baselines:
+        s, i = baseline_specs(list(baselines), work / "baselines")
+        references = sum(1 for spec in specs if spec.kind == "reference")
+        specs = specs[:references] + s + specs[references:]
         info.update(i)
     return specs, info
 

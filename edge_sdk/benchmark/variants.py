@@ -242,6 +242,26 @@ def prepare_references(teacher: Path, work_dir: Path) -> tuple[list[VariantSpec]
     return specs, info
 
 
+def baseline_specs(models: list[Path], work_dir: Path) -> tuple[list[VariantSpec], dict[str, dict]]:
+    """One FP32 PyTorch row per extra model (the book's "DistilBERT fine-tuned" row: the small model
+    fine-tuned without a teacher), measured like the teacher's row."""
+    import torch
+
+    from .flops import config_layers
+
+    specs, info = [], {}
+    for model in models:
+        name = f"{Path(model).name} fp32 (torch)"
+        fp32 = _teacher_model(str(model), False)
+        path = Path(work_dir) / f"{Path(model).name}-fp32.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(fp32.state_dict(), path)
+        info[name] = {"size_mb": (path.stat().st_size + (Path(model) / TOKENIZER_FILE).stat().st_size) / MB,
+                      "backend": "torch", "precision": "fp32", "shapes": config_layers(fp32.config)}
+        specs.append(VariantSpec(name, "baseline", "torch-fp32", str(model)))
+    return specs, info
+
+
 def bundle_labels(bundles: list[Path]) -> list[str]:
     """Row labels: each bundle's folder name, with its parent where two folders share a name
     (build/clinc/x86-avx512-vnni and build/clinc-student/x86-avx512-vnni)."""

@@ -24,6 +24,7 @@ from ..models import has_head_for, load_config
 from ..models.lineage import LINEAGE, read_lineage, write_lineage
 from ..prune.step import LowRankConfig, PruneConfig, SparsifyConfig
 from ..qat.config import QatConfig
+from ..train.precision import resolve
 from ..train.teacher import TeacherConfig
 from ..trim.step import TrimConfig
 from .cache import StepCache
@@ -130,7 +131,8 @@ def make_teacher(model_ref: str, model_dir: str, config: TeacherConfig, context:
     with context.progress.step(f"teacher: fine-tune {model_ref} on {len(data.train)} texts{resuming}"):
         def make(out: Path) -> None:
             fine_tune(model_dir, data, out, config, work_dir=work)
-            write_lineage(out, [{"step": "teacher", "model": model_ref, "config": to_table(config)}])
+            write_lineage(out, [{"step": "teacher", "model": model_ref, "config": to_table(config),
+                                 "precision": resolve(config.precision)}])
 
         return cache.get_or_make("teacher", inputs, make)
 

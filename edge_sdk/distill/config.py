@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..config import check
+from ..train.precision import Precision
 
 RECORD = "distillation.json"  # beside every student: its config and accuracies (bundles copy it)
 
@@ -31,6 +32,7 @@ class DistillConfig:
     seed: int = 0
     augment: int = 0  # perturbed copies of each training text, trained on the teacher's outputs (augment.py)
     hidden_weight: float = 0.0  # weight of the hidden-state MSE to the teacher's layers (loss.py); 0: off
+    precision: Precision = "auto"  # bf16 mixed precision where the hardware has it (train/precision.py)
 
     def __post_init__(self):
         check(0.0 <= self.alpha <= 1.0, f"alpha must lie in [0, 1], got {self.alpha}")

@@ -21,6 +21,7 @@ from ..errors import DistillError
 from ..files import atomic_dir, cache_home
 from ..models.lineage import read_lineage, write_lineage
 from ..models.resolve import resolve_model
+from ..train.precision import resolve
 from .config import RECORD, DistillConfig
 from .logits import TeacherLogits, load_teacher, predict_logits, teacher_fingerprint, teacher_logits, teacher_logits_for
 from .student import check_layers, every_other_layer, layer_map, make_student, num_layers, student_from_config
@@ -163,6 +164,7 @@ def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Pat
         remove_unused_columns=False,  # keep teacher_logits, which the model's forward does not take
         ddp_find_unused_parameters=False,  # every student parameter is used (DDP under a launcher)
         use_cpu=cpu or not torch.cuda.is_available(),
+        bf16=resolve(config.precision) == "bf16",
     )
     trainer = DistillationTrainer(
         model=student, args=args, train_dataset=prepared.train, eval_dataset=prepared.validation,
@@ -212,7 +214,7 @@ def distill(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path,
     prepared = prepare(teacher_dir, data, config.max_length, cache_dir=work_dir / "cache",
                        augment=config.augment, seed=config.seed, student=config.student)
     trainer, val_acc = train_student(prepared, config, work_dir / "trainer", callbacks=callbacks, progress=progress)
-    record = {"config": config.as_dict(), "validation_accuracy": val_acc,
+    record = {"config": config.as_dict(), "precision": resolve(config.precision), "validation_accuracy": val_acc,
               "test_accuracy": test_accuracy(trainer.model, prepared.tokenizer, data, config.max_length),
               "teacher_accuracy": prepared.teacher_accuracy(), "world_size": trainer.args.world_size,
               "teacher": str(Path(teacher_dir).resolve()), "data_fingerprint": data.fingerprint}

@@ -39,4 +39,5 @@ class QatConfig:
         """The same run in the distillation trainer's terms (its Trainer arguments and loss)."""
         return DistillConfig(alpha=self.alpha, temperature=self.temperature, learning_rate=self.learning_rate,
                              epochs=self.epochs, batch_size=self.batch_size, weight_decay=self.weight_decay,
-                             warmup_ratio=self.warmup_ratio, max_length=self.max_length, seed=self.seed)
+                             warmup_ratio=self.warmup_ratio, max_length=self.max_length, seed=self.seed,
+                             precision="fp32")  # the fake-quant observers record fp32 ranges

@@ -14,6 +14,7 @@ from ..config import check
 from ..data import LabelledData, Split
 from ..files import atomic_dir
 from ..models import load_classifier
+from .precision import Precision, resolve
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class TeacherConfig:
     min_steps: int = 200  # small datasets get more epochs, up to this many optimizer steps (the embedded set: 8)
     patience: int = 2  # early stopping: epochs without validation improvement
     seed: int = 0
+    precision: Precision = "auto"  # bf16 mixed precision where the hardware has it (train/precision.py)
 
     def __post_init__(self):
         check(self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}")
@@ -103,6 +105,7 @@ def fine_tune(model_path: str | Path, data: LabelledData, out_dir: Path, config:
         # Batches of similar length: random batches of 32 CLINC150 queries are 45% padding.
         train_sampling_strategy="group_by_length",
         use_cpu=not torch.cuda.is_available(),
+        bf16=resolve(config.precision) == "bf16",
     )
     trainer = Trainer(
         model=model, args=args,
