@@ -43,6 +43,32 @@ def from_table(cls, table: Any, where: str, **fixed):
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def available(folder) -> list[str]:
+    """Names of the .toml files in a package folder (importlib.resources), without the suffix."""
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def read_named(name_or_path: str, folder, kind: str) -> tuple[dict[str, Any], str]:
+    """A TOML file by path (".toml" that exists) or by name in a package folder, parsed, and how to
+    name it in messages; an unknown name or bad TOML is a ConfigError listing the known names."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(name_or_path)
+    if name_or_path.endswith(".toml") and path.is_file():
+        text, where = path.read_text(encoding="utf-8"), f"{kind} {path}"
+    else:
+        entry = folder / f"{name_or_path}.toml"
+        if not entry.is_file():
+            raise ConfigError(f"unknown {kind} {name_or_path!r}; known {kind}s: {', '.join(available(folder))} "
+                              f"(or give a path to a .toml {kind})")
+        text, where = entry.read_text(encoding="utf-8"), f"{kind} {name_or_path}"
+    try:
+        return tomllib.loads(text), where
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def to_table(config) -> dict[str, Any]:
     """The TOML-ready dict of a config: tuples as lists, None left out (TOML has no null)."""
     def plain(value):

@@ -9,13 +9,11 @@ LiteRT's for TFLite models, so a setting a format cannot honour is refused when 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-from .config import check, from_table
+from .config import available, check, from_table, read_named
 from .errors import ConfigError
 
 INT8 = Literal["int8", "uint8"]
@@ -164,25 +162,12 @@ def _targets_dir():
 
 
 def available_targets() -> list[str]:
-    return sorted(p.name[:-5] for p in _targets_dir().iterdir() if p.name.endswith(".toml"))
+    return available(_targets_dir())
 
 
 def load_target(name_or_path: str) -> TargetProfile:
     """A shipped target by name, or a profile file of the user's by path."""
-    path = Path(name_or_path)
-    if name_or_path.endswith(".toml") and path.is_file():
-        text, where = path.read_text(encoding="utf-8"), str(path)
-    else:
-        entry = _targets_dir() / f"{name_or_path}.toml"
-        if not entry.is_file():
-            raise ConfigError(f"unknown target {name_or_path!r}; known targets: {', '.join(available_targets())} "
-                              "(or give a path to a .toml profile)")
-        text, where = entry.read_text(encoding="utf-8"), f"targets/{name_or_path}.toml"
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return parse_profile(data, where)
+    return parse_profile(*read_named(name_or_path, _targets_dir(), "target"))
 
 
 def parse_profile(data: dict[str, Any], where: str = "profile") -> TargetProfile:

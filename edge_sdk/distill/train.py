@@ -136,36 +136,21 @@ def train_student(prepared: Prepared, config: DistillConfig, work_dir: str | Pat
     `student`: a ready model to train instead of one built from `config` (e.g. a pruned copy of the
     teacher recovering by distillation); it is trained in place. `cpu`: train on the CPU even where
     a GPU is visible (a torch.export graph is pinned to the device it was traced on)."""
-    import torch
-    from transformers import PrinterCallback, TrainingArguments, set_seed
+    from transformers import PrinterCallback, set_seed
 
+    from ..train.arguments import training_arguments
     from ..train.teacher import accuracy_metric
     from .trainer import DistillationCollator, DistillationTrainer
 
     set_seed(config.seed)
     student = (student if student is not None else build_student(prepared, config)).train()
-    args = TrainingArguments(
-        output_dir=str(work_dir),
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=128,
-        weight_decay=config.weight_decay,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a fraction of all steps
-        # Batches of similar length: on CLINC150 (2-33 tokens) random batches of 32 are 45% padding.
-        train_sampling_strategy="group_by_length",
-        eval_strategy="epoch",
+    args = training_arguments(
+        work_dir, learning_rate=config.learning_rate, epochs=config.epochs, batch_size=config.batch_size,
+        weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio, seed=config.seed,
+        precision=config.precision, progress=progress, cpu=cpu,
         save_strategy="no",  # a search resumes by trials; a trial is short enough to rerun
-        seed=config.seed,
-        report_to=[],
-        logging_strategy="epoch",
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
         remove_unused_columns=False,  # keep teacher_logits, which the model's forward does not take
-        ddp_find_unused_parameters=False,  # every student parameter is used (DDP under a launcher)
-        use_cpu=cpu or not torch.cuda.is_available(),
-        bf16=resolve(config.precision) == "bf16",
-    )
+        ddp_find_unused_parameters=False)  # every student parameter is used (DDP under a launcher)
     trainer = DistillationTrainer(
         model=student, args=args, train_dataset=prepared.train, eval_dataset=prepared.validation,
         data_collator=DistillationCollator(prepared.tokenizer), processing_class=prepared.tokenizer,

@@ -114,7 +114,6 @@ def parameter_count(model) -> int:
 
 
 def prune_step(source: Path, out: Path, config: PruneConfig, context) -> dict:
-    from ..distill.recover import recover, save_model
     from ..models import load_classifier
     from .importance import head_neuron_importance, movement_scores
     from .plan import apply_plan, plan_pruning
@@ -128,12 +127,7 @@ def prune_step(source: Path, out: Path, config: PruneConfig, context) -> dict:
     pruned = apply_plan(model, plan)
     details = {"plan": plan.as_dict(), "parameters": {"before": parameter_count(model),
                                                       "after": parameter_count(pruned)}}
-    if config.epochs:
-        pruned, details["validation_accuracy"] = recover(pruned, source, context.data,
-                                                          config.distillation(context.seed), _work(out),
-                                                          callbacks=context.callbacks)
-    save_model(pruned, source, out)
-    return details
+    return recover_and_save(pruned, source, out, config, context, details)
 
 
 def sparsify_step(source: Path, out: Path, config: SparsifyConfig, context) -> dict:
@@ -152,7 +146,6 @@ def sparsify_step(source: Path, out: Path, config: SparsifyConfig, context) -> d
 
 
 def lowrank_step(source: Path, out: Path, config: LowRankConfig, context) -> dict:
-    from ..distill.recover import recover, save_model
     from ..models import load_classifier
     from .lowrank import factorize_embeddings, factorize_ffn
 
@@ -166,6 +159,13 @@ def lowrank_step(source: Path, out: Path, config: LowRankConfig, context) -> dic
         done += records
     details = {"parameters": {"before": before, "after": parameter_count(model)},
                "factorized": [f.as_dict() for f in done]}
+    return recover_and_save(model, source, out, config, context, details)
+
+
+def recover_and_save(model, source: Path, out: Path, config: Recovery, context, details: dict) -> dict:
+    """Recovery distillation from `source` (unless epochs = 0), then the model into `out`."""
+    from ..distill.recover import recover, save_model
+
     if config.epochs:
         model, details["validation_accuracy"] = recover(model, source, context.data,
                                                         config.distillation(context.seed), _work(out),

@@ -18,13 +18,11 @@ A recipe is recorded in every bundle it makes. Adding a recipe is adding a file.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-from ..config import check, from_table, to_table
+from ..config import available, check, from_table, read_named, to_table
 from ..errors import ConfigError
 from ..profiles import OnnxQuantization, TFLiteQuantization
 from ..train.teacher import TeacherConfig
@@ -61,24 +59,11 @@ class Recipe:
 
 
 def available_recipes() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files(__name__).iterdir() if p.name.endswith(".toml"))
+    return available(resources.files(__name__))
 
 
 def load_recipe(name_or_path: str) -> Recipe:
-    path = Path(name_or_path)
-    if name_or_path.endswith(".toml") and path.is_file():
-        text, where = path.read_text(encoding="utf-8"), f"recipe {path}"
-    else:
-        entry = resources.files(__name__) / f"{name_or_path}.toml"
-        if not entry.is_file():
-            raise ConfigError(f"unknown recipe {name_or_path!r}; known recipes: {', '.join(available_recipes())} "
-                              "(or give a path to a .toml recipe)")
-        text, where = entry.read_text(encoding="utf-8"), f"recipe {name_or_path}"
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return parse_recipe(data, where)
+    return parse_recipe(*read_named(name_or_path, resources.files(__name__), "recipe"))
 
 
 def parse_recipe(data: dict[str, Any], where: str = "recipe") -> Recipe:

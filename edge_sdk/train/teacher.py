@@ -14,7 +14,8 @@ from ..config import check
 from ..data import LabelledData, Split
 from ..files import atomic_dir
 from ..models import load_classifier
-from .precision import Precision, resolve
+from .arguments import training_arguments
+from .precision import Precision
 
 
 @dataclass(frozen=True)
@@ -67,46 +68,26 @@ def fine_tune(model_path: str | Path, data: LabelledData, out_dir: Path, config:
 
     Checkpoints go to `work_dir`, so an interrupted run resumes from its last epoch.
     """
-    import torch
     from transformers import (
         AutoTokenizer,
         DataCollatorWithPadding,
         EarlyStoppingCallback,
         Trainer,
-        TrainingArguments,
         set_seed,
     )
 
     set_seed(config.seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     model = load_classifier(model_path, data.labels)
     work_dir = Path(work_dir or Path(out_dir).with_name(Path(out_dir).name + ".work"))
     steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
-    args = TrainingArguments(
-        output_dir=str(work_dir),
-        learning_rate=config.learning_rate,
-        num_train_epochs=epochs,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=128,
-        weight_decay=config.weight_decay,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a fraction of all steps
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
-        seed=config.seed,
-        report_to=[],
-        logging_strategy="epoch",
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-        # Batches of similar length: random batches of 32 CLINC150 queries are 45% padding.
-        train_sampling_strategy="group_by_length",
-        use_cpu=not torch.cuda.is_available(),
-        bf16=resolve(config.precision) == "bf16",
-    )
+    args = training_arguments(
+        work_dir, learning_rate=config.learning_rate, epochs=epochs, batch_size=config.batch_size,
+        weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio, seed=config.seed,
+        precision=config.precision, progress=progress,
+        # the best epoch is kept, and an interrupted run resumes from its last checkpoint
+        save_strategy="epoch", save_total_limit=2, load_best_model_at_end=True, metric_for_best_model="accuracy")
     trainer = Trainer(
         model=model, args=args,
         train_dataset=tokenized(tokenizer, data.train, config.max_length),
