@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edge_runtime.manifest import sha256_file
 
-__all__ = ["atomic_dir", "atomic_write_text", "cache_home", "dir_fingerprint", "sha256_file"]
+__all__ = ["atomic_dir", "atomic_write_text", "cache_home", "dir_fingerprint", "locked", "sha256_file"]
 
 
 def cache_home() -> Path:
@@ -61,6 +61,21 @@ def atomic_write_text(path: Path, text: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+@contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """An exclusive lock held on `lock_file` (created if needed) across processes, for workers that
+    share a folder (a step cache, a search's output)."""
+    import fcntl
+
+    Path(lock_file).parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def dir_fingerprint(path: Path) -> str:

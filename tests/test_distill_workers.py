@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from test_build import built, tiny_data, tiny_model_dir  # noqa: F401 (fixtures)
 from test_distill import distill_data, distill_data_dir, one_torch_thread, teacher_dir  # noqa: F401 (fixtures)
 
 BIN = Path(sys.executable).parent  # the venv running the tests: its edge-sdk and accelerate
@@ -139,3 +140,30 @@ def test_accelerate_launch_trains_one_student_with_two_processes(teacher_dir, di
     # Trained: the copied layer moved away from the teacher's layer 2.
     assert not torch.equal(student.bert.encoder.layer[1].output.dense.weight,
                            teacher.bert.encoder.layer[2].output.dense.weight)
+
+
+def test_two_prune_search_workers_share_one_postgres_study(postgres_url, built, tmp_path):  # noqa: F811
+    """`edge-sdk prune` (the autotune search over pruning knobs) as two workers on one study and one
+    step cache: every trial run once, both reports the whole front."""
+    import optuna
+
+    def worker(i: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [BIN / "edge-sdk", "prune", "--target", "x86-avx512-vnni", "--model", built["model"], "--data",
+             built["data"], "--cache-dir", built["cache"], "--trials", "4", "--epochs", "1", "--max-accuracy-drop",
+             "100", "--storage", postgres_url, "--study", "shared-prune", "--no-build", "--out", tmp_path / f"w{i}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_subprocess_env())
+
+    procs = [worker(0), worker(1)]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-3000:]
+    study = optuna.load_study(study_name="shared-prune", storage=postgres_url)
+    numbers = sorted(t.number for t in study.trials)
+    assert numbers == list(range(len(numbers))) and 4 <= len(numbers) <= 5  # at most one overshoot
+    assert all(t.state.is_finished() for t in study.trials)
+    workers = {t.user_attrs["worker"] for t in study.trials}
+    assert len(workers) == 2, workers  # both took trials
+    fronts = [json.loads((tmp_path / f"w{i}" / "trials.json").read_text()) for i in range(2)]
+    assert fronts[0]["front"] == fronts[1]["front"] and fronts[0]["chosen"] == fronts[1]["chosen"]
+    assert len(fronts[0]["rows"]) == len(numbers)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write_text
+from ..files import atomic_write_text, locked
 
 # Bump a step's version when its code changes what it produces: old entries stop matching.
 # Model steps of recipes (distill, ...) carry their version in builder.steps.MODEL_STEPS.
@@ -47,14 +47,19 @@ class StepCache:
         if self.enabled and (final / COMPLETE).exists():
             self.reused.append(step)
             return final
-        partial = final.with_name(final.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        make(partial)
-        atomic_write_text(partial / INPUTS, json.dumps({"step": step, **inputs}, indent=2, default=str))
-        (partial / COMPLETE).touch()
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(partial, final)
+        # Another worker making the same entry (search workers share a cache): wait for it, then reuse it.
+        with locked(final.with_name(final.name + ".lock")):
+            if self.enabled and (final / COMPLETE).exists():
+                self.reused.append(step)
+                return final
+            partial = final.with_name(final.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            make(partial)
+            atomic_write_text(partial / INPUTS, json.dumps({"step": step, **inputs}, indent=2, default=str))
+            (partial / COMPLETE).touch()
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(partial, final)
         self.made.append(step)
         return final
 

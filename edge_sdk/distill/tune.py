@@ -15,18 +15,17 @@ known-good values), then samples. The best student trained *in this folder* is k
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import math
 import os
 import shutil
 import socket
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import LabelledData
 from ..errors import DistillError
+from ..files import locked
 from ..search import study as studies
 from ..search.storage import default_storage, shown
 from .config import RECORD, DistillConfig
@@ -123,17 +122,6 @@ def pruning_callback(trial):
     return ReportToOptuna()
 
 
-@contextmanager
-def _folder_lock(out_dir: Path):
-    """Workers sharing an output folder swap the kept student one at a time."""
-    with open(out_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _kept_accuracy(student_dir: Path) -> float:
     try:
         return float(json.loads((student_dir / RECORD).read_text())["validation_accuracy"])
@@ -201,7 +189,7 @@ def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, 
         try:
             trainer, accuracy = train_student(prepared, config, work, callbacks=[pruning_callback(trial)],
                                               progress=progress)
-            with _folder_lock(out_dir):
+            with locked(out_dir / ".lock"):
                 if accuracy > _kept_accuracy(student_dir):
                     save_student(trainer, prepared.tokenizer, student_dir, {
                         "trial": trial.number, "study": study_name, "storage": shown(url),
@@ -258,7 +246,7 @@ def _result(study, url: str, prepared: Prepared, student_dir: Path, ran: tuple[i
 
             kept_test = test_accuracy(load_classifier(kept), prepared.tokenizer, prepared.data,
                                       record["config"]["max_length"])
-            with _folder_lock(out_dir):
+            with locked(out_dir / ".lock"):
                 if json.loads((kept / RECORD).read_text()).get("trial") == kept_trial:
                     record["test_accuracy"] = kept_test
                     (kept / RECORD).write_text(json.dumps(record, indent=2) + "\n")
