@@ -42,14 +42,16 @@ def test_prune_search_writes_the_front_and_builds_the_pick(tmp_path, built):  # 
 
 
 def test_autotune_searches_depth_and_trimming(tmp_path, built):  # noqa: F811
-    out, result = search("autotune", tmp_path, built, "--trials", "3", "--depths", "1,2", "--keep-heads", "1:1",
-                         "--keep-neurons", "1:1", "--objective", "size", "--no-build")
+    out, result = search("autotune", tmp_path, built, "--trials", "4", "--depths", "1,2", "--keep-heads", "1:1",
+                         "--keep-neurons", "1:1", "--embedding-ranks", "8", "--precisions", "int8,int4",
+                         "--objective", "size", "--no-build")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = json.loads((out / "trials.json").read_text())
     rows = trials["rows"]
-    assert len(rows) == 3 and rows[0]["summary"] == "the teacher as it is"
-    assert {r["summary"] for r in rows} <= {"the teacher as it is", "1 of 2 layers", "trimmed vocabulary",
-                                            "1 of 2 layers, trimmed vocabulary"}
+    assert len(rows) == 4 and rows[0]["summary"] == "the teacher as it is"
+    parts = {part for r in rows for part in r["summary"].split(", ")}
+    assert parts <= {"the teacher as it is", "1 of 2 layers", "trimmed vocabulary", "embedding rank 8",
+                     "int4 weights"}, parts
     smallest = min((r for r in rows if r["number"] in trials["front"]), key=lambda r: r["size_mb"])
     assert trials["chosen"] == smallest["number"]  # --objective size: the smallest front point within the budget
     assert not (out / TARGET).exists()  # --no-build

@@ -140,7 +140,7 @@ def _seed_study(study, teacher_config: dict, private: bool, seed: int) -> None:
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials) if private else None)
     if not study.trials:  # knobs a study does not search ignore these
         full = {"depth": teacher_config["num_hidden_layers"], "keep_heads": teacher_config["num_attention_heads"],
-                "keep_neurons": 16, "trim": False}
+                "keep_neurons": 16, "trim": False, "embedding_rank": None, "precision": "int8"}
         study.enqueue_trial(full, skip_if_exists=True)
 
 
@@ -190,6 +190,10 @@ def _summary(recipe, teacher_layers: int) -> str:
             parts.append(f"heads {step.config.keep_heads:.0%}, FFN {step.config.keep_neurons:.0%}")
         elif step.name == "trim":
             parts.append("trimmed vocabulary")
+        elif step.name == "lowrank":
+            parts.append(f"embedding rank {step.config.embedding_rank}")
+    if recipe.onnx_quantization is not None and recipe.onnx_quantization.method == "weight-only":
+        parts.append(f"int{recipe.onnx_quantization.bits} weights")
     return ", ".join(parts) or "the teacher as it is"
 
 

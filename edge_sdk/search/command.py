@@ -46,13 +46,17 @@ def _fraction_range(value: str, option: str) -> tuple[float, float]:
     return low, high
 
 
-def _depths(value: str | None) -> tuple[int, ...]:
+def _depths(value: str | None, option: str = "--depths") -> tuple[int, ...]:
+    """'2,3,6' -> (2, 3, 6): positive integers, sorted, without repeats."""
     if not value:
         return ()
     try:
-        return tuple(sorted({int(v) for v in value.split(",")}))
+        numbers = tuple(sorted({int(v) for v in value.split(",")}))
     except ValueError:
-        raise click.BadParameter(f"give depths like 2,3,6, got {value!r}", param_hint="--depths") from None
+        numbers = ()
+    if not numbers or numbers[0] < 1:
+        raise click.BadParameter(f"give positive integers like 2,3,6, got {value!r}", param_hint=option)
+    return numbers
 
 
 def _report(result) -> None:
@@ -76,10 +80,13 @@ def _report(result) -> None:
 @click.option("--keep-neurons", "keep_neurons", default="0.25:1", show_default=True,
               help="Range of the fraction of FFN neurons kept, MIN:MAX.")
 @click.option("--trim/--no-trim", "trim", default=None, help="Vocabulary trimming always on / off (default: searched).")
+@click.option("--embedding-ranks", help="Low-rank embedding tables to try besides the full one, e.g. 64,128.")
+@click.option("--precisions", default="int8", show_default=True,
+              help="Weight precisions to try for ONNX targets: int8 (the target's scheme), int4, or int8,int4.")
 @click.option("--study", "study_name", default="autotune", show_default=True, help="Study name in the storage.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("build/autotune"), show_default=True)
 def autotune(target, data, model, trials, max_accuracy_drop, objective, storage, latency_model, cache_dir, seed,
-             no_build, depths, keep_heads, keep_neurons, trim, study_name, out):
+             no_build, depths, keep_heads, keep_neurons, trim, embedding_ranks, precisions, study_name, out):
     """Search the build's knobs for the fastest (or smallest) bundle within an accuracy budget.
 
     A multi-objective Optuna study (validation accuracy, p50 on the target, size) over student depth,
@@ -95,7 +102,9 @@ def autotune(target, data, model, trials, max_accuracy_drop, objective, storage,
 
     knobs = Knobs(depths=_depths(depths), keep_heads=_fraction_range(keep_heads, "--keep-heads"),
                   keep_neurons=_fraction_range(keep_neurons, "--keep-neurons"),
-                  trim=(True, False) if trim is None else (trim,))
+                  trim=(True, False) if trim is None else (trim,),
+                  embedding_ranks=(None, *_depths(embedding_ranks, "--embedding-ranks")),
+                  precisions=tuple(p.strip() for p in precisions.split(",")))
     _report(run(target, data=data, model=model, knobs=knobs, trials=trials, max_accuracy_drop=max_accuracy_drop,
                 objective=objective, storage=storage, study=study_name, out=out, seed=seed,
                 latency_model=latency_model, cache_dir=cache_dir, build_chosen=not no_build))

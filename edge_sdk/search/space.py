@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..config import check
 from ..distill.config import DistillConfig
-from ..prune.step import PruneConfig
+from ..prune.step import LowRankConfig, PruneConfig
 from ..recipes import Recipe, Step
 from ..trim.step import TrimConfig
 
@@ -28,15 +28,20 @@ class Knobs:
     keep_heads: tuple[float, float] = (0.25, FULL)  # fraction of heads kept per layer, searched in steps of 1/heads
     keep_neurons: tuple[float, float] = (0.25, FULL)  # fraction of FFN neurons kept, in steps of 1/16
     trim: tuple[bool, ...] = (False, True)  # vocabulary trimming on or off
+    trim_config: TrimConfig = TrimConfig(keep_frequent=15000)  # as the trimmed recipe (BENCHMARKS.md)
+    embedding_ranks: tuple[int | None, ...] = (None,)  # low-rank embedding tables to try; None: full rank
+    precisions: tuple[str, ...] = ("int8",)  # the target's int8 scheme, or "int4" (4-bit weight blocks, ONNX)
     distill: DistillConfig = DistillConfig()  # how a shallower student is distilled (not searched: costly)
-    recovery_epochs: int = 3  # distillation after pruning
+    recovery_epochs: int = 3  # distillation after pruning or factorization
 
     def __post_init__(self):
         for name in ("keep_heads", "keep_neurons"):
             low, high = getattr(self, name)
             check(0 < low <= high <= FULL, f"{name} must be a range within (0, 1], got {low}..{high}")
         check(all(d >= 1 for d in self.depths), f"depths must be at least 1, got {self.depths}")
-        check(bool(self.trim), "trim needs at least one choice")
+        check(bool(self.trim) and bool(self.embedding_ranks), "trim and embedding_ranks need a choice each")
+        check(set(self.precisions) <= {"int8", "int4"} and bool(self.precisions),
+              f"precisions are int8 and/or int4, got {self.precisions}")
 
 
 def suggest(trial, knobs: Knobs, base: Recipe, teacher_layers: int, teacher_heads: int) -> Recipe:
@@ -53,11 +58,24 @@ def suggest(trial, knobs: Knobs, base: Recipe, teacher_layers: int, teacher_head
     if heads < FULL or neurons < FULL:
         steps.append(Step("prune", PruneConfig(keep_heads=heads, keep_neurons=neurons,
                                                epochs=knobs.recovery_epochs)))
-    trim = trial.suggest_categorical("trim", list(knobs.trim)) if len(knobs.trim) > 1 else knobs.trim[0]
+    trim = _choice(trial, "trim", knobs.trim)
     if trim:
-        steps.append(Step("trim", TrimConfig()))
+        steps.append(Step("trim", knobs.trim_config))
+    rank = _choice(trial, "embedding_rank", knobs.embedding_ranks)
+    if rank is not None:
+        steps.append(Step("lowrank", LowRankConfig(embedding_rank=rank, epochs=knobs.recovery_epochs)))
+    quantization = base.onnx_quantization
+    if _choice(trial, "precision", knobs.precisions) == "int4":
+        from ..recipes import load_recipe
+
+        quantization = load_recipe("int4").onnx_quantization
     return dataclasses.replace(base, name=f"{base.name}-trial-{trial.number}", steps=tuple(steps),
-                               why=f"{base.why}; trial {trial.number} of a search")
+                               onnx_quantization=quantization, why=f"{base.why}; trial {trial.number} of a search")
+
+
+def _choice(trial, name: str, choices: tuple):
+    """A categorical knob; one choice is no knob (the study shows only what it searched)."""
+    return trial.suggest_categorical(name, list(choices)) if len(choices) > 1 else choices[0]
 
 
 def _fraction(trial, name: str, bounds: tuple[float, float], units: int) -> float:

@@ -1,0 +1,75 @@
+"""How much vocabulary trimming costs: FP32 test accuracy of a fine-tuned model (PyTorch) when its
+vocabulary keeps the training and validation texts' pieces, every special token and single
+character, and the first N ids of the vocabulary (WordPiece lists its pieces most frequent first).
+
+    python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 0 5000 10000 15000 20000
+
+Prints one line per N: rows kept, test accuracy, out-of-scope recall, and the share of test tokens
+and queries whose tokenization changes (the BENCHMARKS.md table of issue 16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def test_accuracy(model, tokenizer_spec: dict, data) -> tuple[float, float | None]:
+    """Accuracy and out-of-scope recall on the test split, tokenized with `tokenizer_spec`."""
+    import json
+
+    import torch
+    from tokenizers import Tokenizer
+
+    from edge_runtime.manifest import INPUT_NAMES
+    from edge_runtime.tokenize import pad_id, padded_feeds
+
+    tokenizer = Tokenizer.from_str(json.dumps(tokenizer_spec))
+    pad = pad_id(tokenizer)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(128)
+    ids = [e.ids for e in tokenizer.encode_batch(list(data.test.texts))]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    predicted = np.zeros(len(ids), dtype=np.int64)
+    with torch.inference_mode():
+        for start in range(0, len(order), 128):
+            chunk = order[start:start + 128]
+            feeds = padded_feeds([ids[i] for i in chunk], INPUT_NAMES, pad)
+            logits = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits
+            predicted[chunk] = logits.argmax(-1).numpy()
+    gold = np.asarray(data.test.labels)
+    correct = predicted == gold
+    return float(correct.mean()), (float(correct[gold == data.oos_id].mean()) if data.oos_id is not None else None)
+
+
+def main() -> None:
+    from edge_sdk.data import load_data
+    from edge_sdk.models import load_classifier
+    from edge_sdk.trim.vocab import load_tokenizer_json, tokenization_change, trim_vocabulary
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("teacher", type=Path)
+    parser.add_argument("data")
+    parser.add_argument("keep", type=int, nargs="+", help="first-N ids kept besides the data's (0: none)")
+    args = parser.parse_args()
+    data = load_data(args.data)
+    texts = list(data.train.texts) + list(data.validation.texts)
+    spec = load_tokenizer_json(args.teacher)
+    model = load_classifier(args.teacher)
+    rows = model.get_input_embeddings().num_embeddings
+    print(f"all {rows} rows: accuracy, oos recall {test_accuracy(model, spec, data)}", flush=True)
+    for n in args.keep:
+        trimmed = trim_vocabulary(model, spec, texts, keep=range(n))
+        change = tokenization_change(spec, trimmed.tokenizer, list(data.test.texts))
+        accuracy = test_accuracy(trimmed.model, trimmed.tokenizer, data)
+        print(f"first {n}: {len(trimmed.kept)} rows, accuracy, oos recall {accuracy}, test tokens changed "
+              f"{change.token_share:.3f}, test queries changed {change.text_share:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
