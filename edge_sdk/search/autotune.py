@@ -40,7 +40,8 @@ class Result:
     budget: float  # points
     rows: tuple[dict, ...]  # every trial of the study
     front: tuple[int, ...]  # trial numbers on the Pareto front
-    chosen: int | None
+    candidates: tuple[int, ...]  # front points within the budget, best first by the objective
+    chosen: int | None  # the first candidate whose bundle passed the build's guard (the first, unbuilt)
     latency: str  # how p50 was obtained: "measured on this host" or a latency model's description
     files: dict = field(default_factory=dict)  # name -> path of what was written
 
@@ -93,22 +94,51 @@ def autotune(target: str, *, data: str | None = None, model: str | None = None, 
                      profile.host_timing)
     files = write_outputs(out, result, teacher)
     files["storage"] = shown(url)
-    if result.chosen is None:
+    if not result.candidates:
         closest = max((r for r in result.rows if r["state"] == "COMPLETE"), key=lambda r: r["accuracy"], default=None)
         where = (f"the closest is trial {closest['number']}: validation accuracy {closest['accuracy']:.4f}, "
                  f"{100 * (teacher['accuracy'] - closest['accuracy']):.2f} points below the teacher's "
                  f"{teacher['accuracy']:.4f}, p50 {closest['p50_ms']:.2f} ms" if closest else "no trial completed")
         raise EdgeSdkError(f"no candidate loses at most {max_accuracy_drop} points ({len(result.rows)} trials); "
                            f"{where}. The table is in {files['table']}; widen the budget or the knobs.")
-    files["recipe"] = atomic_write_text(out / "recipe.toml",
-                                        dump_recipe(_chosen_recipe(opened, result.chosen, max_accuracy_drop)))
-    if build_chosen:
-        from ..builder.run import build
-
-        build([target], model=model, data=data, out=out, recipe=str(files["recipe"]), seed=seed,
-              cache_dir=cache_dir, progress=progress)
-        files["bundle"] = out / profile.name
+    files["recipe"] = out / "recipe.toml"
+    if not build_chosen:
+        atomic_write_text(files["recipe"], dump_recipe(_chosen_recipe(opened, result.chosen, max_accuracy_drop)))
+        return dataclasses.replace(result, files=files)
+    chosen = _build_first_that_passes(opened, result.candidates, max_accuracy_drop, files["recipe"], target,
+                                      dict(model=model, data=data, out=out, seed=seed, cache_dir=cache_dir,
+                                           progress=progress))
+    result = dataclasses.replace(result, chosen=chosen)
+    files.update(write_outputs(out, result, teacher), bundle=out / profile.name)
     return dataclasses.replace(result, files=files)
+
+
+def _build_first_that_passes(study, candidates: tuple[int, ...], budget: float, recipe_path: Path, target: str,
+                             options: dict) -> int:
+    """Build the candidates in order (fastest or smallest first) until one passes the build's guard on
+    the test split: a point within the budget on validation may still lose more on test."""
+    from ..builder.run import build
+    from ..errors import AccuracyBudgetError
+
+    failures = []
+    for number in candidates:
+        atomic_write_text(recipe_path, dump_recipe(_chosen_recipe(study, number, budget)))
+        try:
+            (result,) = build([target], recipe=str(recipe_path), **options)
+        except AccuracyBudgetError as exc:
+            result = dataclasses.replace(_failed(target), error=str(exc))
+        if result.error is None:
+            return number
+        failures.append(f"trial {number}: {result.error}")
+        options["progress"].failed(f"trial {number} failed the build's guard; the next front point within the budget")
+    raise EdgeSdkError(f"every front point within {budget} points on validation failed the build's guard on the "
+                       f"test split: {'; '.join(failures)}")
+
+
+def _failed(target: str):
+    from ..builder.run import TargetResult
+
+    return TargetResult(target)
 
 
 def _setup(data, model, seed, cache_dir, progress, make_teacher, resolve_model, cache_home):
@@ -206,16 +236,17 @@ def _result(study, target: str, teacher_accuracy: float, budget: float, objectiv
         rows.append({"number": t.number, "state": t.state.name, "summary": t.user_attrs.get("summary", ""),
                      "accuracy": measured.get("accuracy"), "p50_ms": measured.get("p50_ms"),
                      "size_mb": measured.get("size_mb"), "stopped": t.user_attrs.get("stopped"),
-                     "worker": t.user_attrs.get("worker")})
+                     "worker": t.user_attrs.get("worker"), "recipe": t.user_attrs.get("recipe")})
     complete = [r for r in rows if r["state"] == TrialState.COMPLETE.name and r["accuracy"] is not None]
     front = pareto_front(complete)
     within = [r for r in front if 100 * (teacher_accuracy - r["accuracy"]) <= budget + 1e-9]
     key = "p50_ms" if objective == "latency" else "size_mb"
-    chosen = min(within, key=lambda r: (r[key], -r["accuracy"]))["number"] if within else None
+    candidates = tuple(r["number"] for r in sorted(within, key=lambda r: (r[key], -r["accuracy"])))
     how = "measured on this host (1 thread)" if host or latency is None else f"predicted ({latency.source})"
     if not host and latency is None:
         how = "measured on this host (1 thread), standing in for the target: refit with `edge-sdk latency fit`"
-    return Result(target, teacher_accuracy, budget, tuple(rows), tuple(r["number"] for r in front), chosen, how)
+    return Result(target, teacher_accuracy, budget, tuple(rows), tuple(r["number"] for r in front), candidates,
+                  candidates[0] if candidates else None, how)
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:
