@@ -16,6 +16,9 @@ QUIET_LOGGERS = {
     "torchao": logging.ERROR,
     # torchao registers Enums as pytree constants; torch logs a deprecation meant for torchao's authors.
     "torch.utils._pytree": logging.ERROR,
+    # For heads pruned to the same count per layer the fusion is given the heads' width as hidden
+    # size on purpose (fuse_graph: how it reads the head count); it warns that this is not the input's.
+    "onnxruntime.transformers.fusion_attention": logging.ERROR,
 }
 QUIET_ENVIRONMENT = {
     # transformers' load report ("classifier.weight | MISSING": a new head is what fine-tuning

@@ -369,3 +369,25 @@ def test_a_pruned_student_recovers_with_the_distillation_trainer(tmp_path, minil
     assert trainer.model is student and 0 <= accuracy <= 1
     assert student.config.edge_sdk_structure["heads"][0] == [0]
     assert encoder_layers(student)[1].intermediate.dense.out_features == 32
+
+
+@pytest.mark.parametrize("heads, shape", [({0: [1, 2]}, None), ({0: [1, 2], 1: [0, 3], 2: [2, 3]}, (2, 2 * HEAD)),
+                                          ({}, (HEADS, HEADS * HEAD))])
+def test_fusion_takes_the_pruned_head_count_or_is_skipped(tmp_path, heads, shape):
+    # onnxruntime's transformer fusion reads one head count for the graph: a model pruned to the same
+    # count in every layer fuses with it, one whose layers differ is not fused (it failed at run time)
+    from edge_sdk.builder.formats import attention_shape
+    from edge_sdk.export.onnx import export_onnx, onnx_logits, torch_logits
+    from edge_sdk.optimize.fuse import fuse_transformer
+
+    pruned = remove_heads(tiny("bert"), heads)
+    assert attention_shape(pruned) == shape
+    if shape is None:
+        return
+    fused = tmp_path / "fused.onnx"
+    operators = fuse_transformer(export_onnx(pruned, tmp_path / "plain.onnx"), fused, num_heads=shape[0],
+                                 hidden_size=shape[1])
+    assert operators.get("Attention") == LAYERS
+    feeds = [{"input_ids": batch()["input_ids"].numpy(), "attention_mask": batch()["attention_mask"].numpy(),
+              "token_type_ids": np.zeros((4, 9), dtype=np.int64)}]
+    assert float(np.abs(onnx_logits(fused, feeds) - torch_logits(pruned, feeds)).max()) < 1e-4

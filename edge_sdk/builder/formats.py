@@ -103,10 +103,13 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
         return path, {"validation": check.as_dict(), "integer": integer_summary(path), **counted}
     candidates = {"plain": quantize_graph(fp32, spec.quantization, calibration, cache)}
     info: dict[str, Any] = dict(counted)
-    if profile.graph_optimization:
-        fused, fused_ops = fuse_graph(fp32, source.model.config, cache)
+    shape = attention_shape(source.model)
+    if profile.graph_optimization and shape:
+        fused, fused_ops = fuse_graph(fp32, shape, cache)
         candidates["fused"] = quantize_graph(fused, spec.quantization, calibration, cache)
         info["fused_operators"] = fused_ops
+    elif profile.graph_optimization:
+        info["fused_operators"] = "skipped: layers with different head counts (pruned)"
     checks = {name: compare_logits(f"{spec.file} ({name} graph)", onnx_logits(path, source.batches), source.logits,
                                    atol=atol, min_argmax_agreement=agreement)
               for name, path in candidates.items()}
@@ -141,15 +144,33 @@ def export_graph(source: Exportable, opset: int, cache: StepCache) -> Path:
     return path
 
 
-def fuse_graph(fp32: Path, config, cache: StepCache) -> tuple[Path, dict]:
+def attention_shape(model) -> tuple[int, int] | None:
+    """(heads, width of the heads) that every attention layer of `model` has, or None when the layers
+    differ (heads pruned per layer): onnxruntime's fusion reads one head count for the whole graph
+    where the export reshapes with -1, and a fused layer with the wrong count fails or miscomputes."""
+    from ..errors import PruneError
+    from ..prune.arch import encoder_layers, head_size, names_for, num_heads
+
+    config = model.config
+    try:
+        names = names_for(model)
+        shapes = {(num_heads(layer, names), num_heads(layer, names) * head_size(layer, names))
+                  for layer in encoder_layers(model, names)}
+    except PruneError:  # a family without a row in prune.arch, or factorized projections: as configured
+        return config.num_attention_heads, config.hidden_size
+    return shapes.pop() if len(shapes) == 1 else None
+
+
+def fuse_graph(fp32: Path, shape: tuple[int, int], cache: StepCache) -> tuple[Path, dict]:
     from ..optimize.fuse import fuse_transformer
 
+    heads, width = shape
+
     def make(out: Path) -> None:
-        operators = fuse_transformer(fp32, out / "model.onnx", num_heads=config.num_attention_heads,
-                                     hidden_size=config.hidden_size)
+        operators = fuse_transformer(fp32, out / "model.onnx", num_heads=heads, hidden_size=width)
         atomic_write_text(out / "fusion.json", json.dumps(operators))
 
-    entry = cache.get_or_make("fused", {"graph": fp32.parent.name}, make)
+    entry = cache.get_or_make("fused", {"graph": fp32.parent.name, "heads": heads, "width": width}, make)
     return entry / "model.onnx", json.loads((entry / "fusion.json").read_text())
 
 

@@ -70,6 +70,8 @@ def _distill(source: Path, out: Path, config: DistillConfig, context: StepContex
 
 
 def _describe_distill(config: DistillConfig) -> str:
+    if config.student:
+        return f"distil the pretrained student {config.student} from the model before"
     layers = ",".join(map(str, config.layers)) if config.layers else "every other"
     return f"distil a student (teacher layers {layers}) from the model before"
 
