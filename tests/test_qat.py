@@ -244,3 +244,30 @@ def test_quantizer_leaves_the_mask_add_float():
     softmax_inputs = [n.args[0] for n in nodes if n.target in (aten.softmax.int, aten._softmax.default)]
     assert softmax_inputs and not any(n in marked for n in softmax_inputs)  # scores + mask stay float
     assert sum(n in marked for n in nodes if n.target == aten.add.Tensor) >= 2 * 2 + 2  # residuals + embeddings
+
+
+def test_qat_graph_trains_with_the_models_own_dropout_rate():
+    """Dropout in the exported QAT graph switches on and off at the model's rate (torchao's
+    move_exported_model_to_train rewrote it to 0.5, and QAT collapsed on CLINC150)."""
+    import torch
+    from conftest import tiny_bert
+
+    from edge_sdk.qat.program import convert, prepare_qat
+    from edge_sdk.qat.train import _graph_classifier
+
+    model = tiny_bert()
+    rate = model.config.hidden_dropout_prob
+    graph = prepare_qat(model)
+
+    def dropouts():
+        return [n.args[1:] for n in graph.graph.nodes if n.target is torch.ops.aten.dropout.default]
+
+    # hidden dropout at the model's rate; attention dropout was traced at 0 (transformers passes 0 in eval)
+    assert (rate, True) in dropouts() and set(dropouts()) <= {(rate, True), (0.0, True)}
+    classifier = _graph_classifier(graph, ("input_ids", "attention_mask", "token_type_ids"), model.config)
+    classifier.eval()
+    assert {flag for _, flag in dropouts()} == {False} and not classifier.training
+    classifier.train()
+    assert set(dropouts()) <= {(rate, True), (0.0, True)}
+    convert(graph)
+    assert {flag for _, flag in dropouts()} == {False}

@@ -172,13 +172,13 @@ def export_int8_tflite(program, out_path: Path, *, sequence_length: int, input_n
     embedding tables are stored int8 and dequantized at load (the converter keeps them float;
     optimize/quantize_tflite.py). One signature per length bucket, as export_tflite."""
     from litert_torch.quantize.quant_config import QuantConfig
-    from torchao.quantization.pt2e import move_exported_model_to_eval
 
+    from ..qat.program import set_dropout
     from ..qat.quantizer import transformer_quantizer
 
     require_converter()
     buckets = tuple(sorted(set(buckets))) if buckets else length_buckets(sequence_length)
-    move_exported_model_to_eval(program)  # its dropout ops in inference mode (it may come from training)
+    set_dropout(program, False)  # its dropout ops in inference mode (it may come from training)
     for module in program.modules():  # ... and the flags litert-torch checks (an export graph refuses .eval())
         module.training = False
     # The quantizer only tells the converter "static int8 QDQ"; the scales are in the program.

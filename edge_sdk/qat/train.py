@@ -15,13 +15,12 @@ from pathlib import Path
 from ..data import LabelledData
 from ..models import EXPORTABLE, load_classifier, model_input_names
 from .config import RECORD, QatConfig
-from .program import PROGRAM, convert, prepare_qat, require_quantization, save_program
+from .program import PROGRAM, convert, prepare_qat, require_quantization, save_program, set_dropout
 
 
 def _graph_classifier(graph, input_names: tuple[str, ...], config):
     """`graph` (a fake-quantized export graph) as a module the transformers Trainer can train."""
     import torch
-    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
     from transformers.modeling_outputs import SequenceClassifierOutput
 
     class GraphClassifier(torch.nn.Module):
@@ -38,8 +37,8 @@ def _graph_classifier(graph, input_names: tuple[str, ...], config):
             return SequenceClassifierOutput(logits=self.graph(**{n: feeds[n] for n in self.input_names}))
 
         def train(self, mode: bool = True):
-            # An export graph has dropout baked in as ops: torchao swaps their training flag.
-            (move_exported_model_to_train if mode else move_exported_model_to_eval)(self.graph)
+            # An export graph has dropout baked in as ops: their training flag is an argument.
+            set_dropout(self.graph, mode)
             self.training = mode
             return self
 
