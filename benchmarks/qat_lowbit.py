@@ -3,6 +3,7 @@ and int4 vs int8 weights, on CLINC150 with the reference rows of `edge-sdk bench
 
     python benchmarks/qat_lowbit.py --teacher /root/models/teachers/minilm-clinc \
         --data ../shared/data/clinc150 --out build/qat-lowbit            # --dry-run: print the commands
+        # --builds qat: remake only that build; the bundles already in --out are measured with it
 
 Builds (each its own `edge-sdk build`, so a variant that fails validation does not stop the others;
 the teacher has its head, so nothing is fine-tuned but the QAT step):
@@ -145,13 +146,19 @@ def main() -> int:
     parser.add_argument("--teacher", type=Path, required=True, help="fine-tuned FP32 teacher folder")
     parser.add_argument("--data", type=Path, required=True, help="CLINC150 folder")
     parser.add_argument("--out", type=Path, default=Path("build/qat-lowbit"))
+    parser.add_argument("--builds", default=",".join(BUILDS),
+                        help="builds to (re)make, comma-separated; bundles already in OUT are measured too")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     args = parser.parse_args()
+    unknown = set(args.builds.split(",")) - set(BUILDS)
+    if unknown:
+        parser.error(f"unknown build(s) {', '.join(sorted(unknown))}; choose from {', '.join(BUILDS)}")
     recipes = args.out / "recipes"
     recipes.mkdir(parents=True, exist_ok=True)
     (recipes / "ptq-full.toml").write_text(PTQ_FULL)
     print(f"load average at the start: {os.getloadavg()}", flush=True)
-    failed = [name for name, (targets, recipe) in BUILDS.items() if build(name, targets, recipe, args, recipes)]
+    failed = [name for name, (targets, recipe) in BUILDS.items()
+              if name in args.builds.split(",") and build(name, targets, recipe, args, recipes)]
     bundles = [args.out / name / t for name, (targets, _) in BUILDS.items() for t in targets
                if (args.out / name / t / "manifest.json").is_file()]
     run([BIN / "edge-sdk", "benchmark", *bundles, "--data", args.data, "--teacher", args.teacher, "--threads", "1",
