@@ -3,9 +3,12 @@ vocabulary keeps the training and validation texts' pieces, every special token 
 character, and the first N ids of the vocabulary (WordPiece lists its pieces most frequent first).
 
     python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 0 5000 10000 15000 20000
+    python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 0 15000 --other-stdlib 2000 --tokens-only
 
 Prints one line per N: rows kept, test accuracy, out-of-scope recall, and the share of test tokens
-and queries whose tokenization changes (the BENCHMARKS.md table of issue 16).
+and queries whose tokenization changes (the BENCHMARKS.md table of issue 16). --other-stdlib N adds
+the same shares on text of another domain that no build here sees: the first sentences of N
+docstrings of Python's standard library (no other dataset is reachable offline).
 """
 
 from __future__ import annotations
@@ -47,6 +50,29 @@ def test_accuracy(model, tokenizer_spec: dict, data) -> tuple[float, float | Non
     return float(correct.mean()), (float(correct[gold == data.oos_id].mean()) if data.oos_id is not None else None)
 
 
+def stdlib_sentences(n: int) -> list[str]:
+    """First sentences of up to `n` docstrings of the standard library's public functions, in a fixed
+    order: technical English, a domain far from CLINC150's assistant queries."""
+    import importlib
+    import inspect
+
+    out: list[str] = []
+    for name in sorted(sys.stdlib_module_names):
+        if name.startswith("_") or name in {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo"}:
+            continue
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # platform-specific modules
+            continue
+        for _, member in sorted(inspect.getmembers(module, inspect.isroutine), key=lambda m: m[0]):
+            first = (inspect.getdoc(member) or "").split("\n\n")[0].replace("\n", " ").strip()
+            if 4 <= len(first.split()) <= 40 and first not in out:
+                out.append(first)
+            if len(out) == n:
+                return out
+    return out
+
+
 def main() -> None:
     from edge_sdk.data import load_data
     from edge_sdk.models import load_classifier
@@ -56,19 +82,30 @@ def main() -> None:
     parser.add_argument("teacher", type=Path)
     parser.add_argument("data")
     parser.add_argument("keep", type=int, nargs="+", help="first-N ids kept besides the data's (0: none)")
+    parser.add_argument("--other-stdlib", type=int, default=0, metavar="N",
+                        help="also measure the tokenization change on N standard-library docstring sentences")
+    parser.add_argument("--tokens-only", action="store_true", help="tokenization changes only, no accuracy")
     args = parser.parse_args()
+    other = stdlib_sentences(args.other_stdlib) if args.other_stdlib else []
     data = load_data(args.data)
     texts = list(data.train.texts) + list(data.validation.texts)
     spec = load_tokenizer_json(args.teacher)
     model = load_classifier(args.teacher)
     rows = model.get_input_embeddings().num_embeddings
-    print(f"all {rows} rows: accuracy, oos recall {test_accuracy(model, spec, data)}", flush=True)
+    if not args.tokens_only:
+        print(f"all {rows} rows: accuracy, oos recall {test_accuracy(model, spec, data)}", flush=True)
     for n in args.keep:
         trimmed = trim_vocabulary(model, spec, texts, keep=range(n))
         change = tokenization_change(spec, trimmed.tokenizer, list(data.test.texts))
-        accuracy = test_accuracy(trimmed.model, trimmed.tokenizer, data)
-        print(f"first {n}: {len(trimmed.kept)} rows, accuracy, oos recall {accuracy}, test tokens changed "
-              f"{change.token_share:.3f}, test queries changed {change.text_share:.3f}", flush=True)
+        line = (f"first {n}: {len(trimmed.kept)} rows, test tokens changed {change.token_share:.3f}, "
+                f"test queries changed {change.text_share:.3f}")
+        if other:
+            moved = tokenization_change(spec, trimmed.tokenizer, other)
+            line += (f"; {len(other)} other-domain texts: tokens changed {moved.token_share:.3f}, "
+                     f"texts changed {moved.text_share:.3f}")
+        if not args.tokens_only:
+            line += f"; accuracy, oos recall {test_accuracy(trimmed.model, trimmed.tokenizer, data)}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
