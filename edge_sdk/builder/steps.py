@@ -106,7 +106,8 @@ MODEL_STEPS: dict[str, ModelStep] = {
                       lambda c: f"keep the vocabulary of the {' and '.join(c.splits)} texts"),
     # Must be the recipe's last step: its output carries the int8 program (qat.pt2) that the "qat"
     # quantization methods export, and a later step would change the weights under it.
-    "qat": ModelStep(QatConfig, _qat, _describe_qat),
+    # version 2: dropout kept at the model's rate during QAT (version 1 trained at p=0.5 and collapsed)
+    "qat": ModelStep(QatConfig, _qat, _describe_qat, version=2),
 }
 
 
