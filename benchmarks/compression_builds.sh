@@ -15,6 +15,7 @@ MPNET=sentence-transformers/all-mpnet-base-v2
 build() { echo "== $1"; edge-sdk build --target $X --data "$D" --out "$OUT/$1" "${@:2}" || echo "$1 failed"; }
 build minilm
 build distilled --recipe distilled
+build compact --recipe compact
 for r in trim15k lowrank128 lowrank64 prune-h50n50 prune-h75n50 prune-h50n25 sparse50 sparse50m; do
   build $r --recipe benchmarks/recipes/$r.toml
 done
