@@ -109,6 +109,9 @@ def test_int4_bundle_builds_and_runs(tmp_path, tiny_model_dir, tiny_data, tiny_c
     assert (entry.file, entry.precision) == ("model.int4.onnx", "int4")
     assert {"accuracy", "size_mb", "latency", "validation"} <= set(entry.metrics)
     assert _ops(bundle / "model.int4.onnx")["MatMulNBits"] > 0
+    # never a fused graph: Attention / EmbedLayerNormalization would hide the weights from the quantizer
+    assert _ops(bundle / "model.int4.onnx")["GatherBlockQuantized"] > 0
+    assert "Attention" not in _ops(bundle / "model.int4.onnx") and "fused_operators" not in entry.metrics
     verify = subprocess.run([str(BIN / "edge-runtime"), "verify", bundle], capture_output=True, text=True)
     assert verify.returncode == 0 and verify.stdout.count(": OK") == 1, verify.stdout + verify.stderr
     predict = subprocess.run([str(BIN / "edge-runtime"), "predict", bundle, "what's my balance"],
