@@ -7,7 +7,8 @@ objectives are (accuracy up, p50 down, size down); the Pareto front is every com
 other trial beats on all three. The chosen point is the fastest (or smallest) front point that
 loses at most `max_accuracy_drop` points against the FP32 teacher's validation accuracy; its recipe
 is written out and built through the normal build, guard included, so its test accuracy is
-measured once, at the end. Trials that train stop early when, after an epoch, their validation
+measured once, at the end. Where the guard refuses it, the next point within the budget is built
+(front points first, then dominated ones). Trials that train stop early when, after an epoch, their validation
 accuracy is already HOPELESS points below the budget. Storage, resume and many workers work as in
 `edge-sdk distill` (search/study.py).
 """
@@ -40,7 +41,7 @@ class Result:
     budget: float  # points
     rows: tuple[dict, ...]  # every trial of the study
     front: tuple[int, ...]  # trial numbers on the Pareto front
-    candidates: tuple[int, ...]  # front points within the budget, best first by the objective
+    candidates: tuple[int, ...]  # within the budget: front points, then the others; each best first by the objective
     chosen: int | None  # the first candidate whose bundle passed the build's guard (the first, unbuilt)
     latency: str  # how p50 was obtained: "measured on this host" or a latency model's description
     files: dict = field(default_factory=dict)  # name -> path of what was written
@@ -81,7 +82,7 @@ def autotune(target: str, *, data: str | None = None, model: str | None = None, 
     _seed_study(opened, teacher_config, storage is None, seed)
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
-    def objective(trial):
+    def run_trial(trial):  # not `objective`: that name is the parameter the candidates are ordered by
         return _run_trial(trial, knobs, base, teacher_config, profile, teacher_dir, context, latency, floor, out,
                           worker, progress)
 
@@ -89,7 +90,7 @@ def autotune(target: str, *, data: str | None = None, model: str | None = None, 
         values = ", ".join(f"{n} {v:.4g}" for n, v in zip(OBJECTIVES, frozen.values or (), strict=False))
         progress.note(f"trial {frozen.number}: {frozen.state.name.lower()} {values}")
 
-    grow(opened, trials, objective, on_trial)
+    grow(opened, trials, run_trial, on_trial)
     result = _result(opened, profile.name, teacher["accuracy"], max_accuracy_drop, objective, latency,
                      profile.host_timing)
     files = write_outputs(out, result, teacher)
@@ -130,8 +131,8 @@ def _build_first_that_passes(study, candidates: tuple[int, ...], budget: float, 
         if result.error is None:
             return number
         failures.append(f"trial {number}: {result.error}")
-        options["progress"].failed(f"trial {number} failed the build's guard; the next front point within the budget")
-    raise EdgeSdkError(f"every front point within {budget} points on validation failed the build's guard on the "
+        options["progress"].failed(f"trial {number} failed the build's guard; the next point within the budget")
+    raise EdgeSdkError(f"every point within {budget} points on validation failed the build's guard on the "
                        f"test split: {'; '.join(failures)}")
 
 
@@ -239,9 +240,14 @@ def _result(study, target: str, teacher_accuracy: float, budget: float, objectiv
                      "worker": t.user_attrs.get("worker"), "recipe": t.user_attrs.get("recipe")})
     complete = [r for r in rows if r["state"] == TrialState.COMPLETE.name and r["accuracy"] is not None]
     front = pareto_front(complete)
-    within = [r for r in front if 100 * (teacher_accuracy - r["accuracy"]) <= budget + 1e-9]
+    within = [r for r in complete if 100 * (teacher_accuracy - r["accuracy"]) <= budget + 1e-9]
     key = "p50_ms" if objective == "latency" else "size_mb"
-    candidates = tuple(r["number"] for r in sorted(within, key=lambda r: (r[key], -r["accuracy"])))
+    # Front points first, then the dominated ones within the budget: the build's guard on the test
+    # split may refuse every front point (a validation lead of a few texts), and a dominated point
+    # such as the unpruned model is still a bundle within the budget.
+    on_front = {r["number"] for r in front}
+    candidates = tuple(r["number"] for r in sorted(within, key=lambda r: (r["number"] not in on_front, r[key],
+                                                                          -r["accuracy"])))
     how = "measured on this host (1 thread)" if host or latency is None else f"predicted ({latency.source})"
     if not host and latency is None:
         how = "measured on this host (1 thread), standing in for the target: refit with `edge-sdk latency fit`"
