@@ -162,7 +162,10 @@ def test_unpacked_copy_is_removed_on_sigterm(bundle_dir, tmp_path, signum):
 
     archive = pack(bundle_dir, tmp_path / "b.tar.gz")
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", SLEEPER, str(archive)], stdout=subprocess.PIPE, text=True, env=env)
+    # The child starts with the signal's default action: under nohup SIGHUP is inherited as ignored,
+    # and the runtime rightly leaves an ignored signal alone.
+    proc = subprocess.Popen([sys.executable, "-c", SLEEPER, str(archive)], stdout=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
     root = Path(proc.stdout.readline().strip())
     assert root.is_dir() and root.name.startswith("edge-bundle-")
     proc.send_signal(signum)
