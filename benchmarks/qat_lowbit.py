@@ -150,7 +150,8 @@ def main() -> int:
                         help="builds to (re)make, comma-separated; bundles already in OUT are measured too")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     args = parser.parse_args()
-    unknown = set(args.builds.split(",")) - set(BUILDS)
+    chosen = args.builds.split(",")
+    unknown = set(chosen) - set(BUILDS)
     if unknown:
         parser.error(f"unknown build(s) {', '.join(sorted(unknown))}; choose from {', '.join(BUILDS)}")
     recipes = args.out / "recipes"
@@ -158,7 +159,7 @@ def main() -> int:
     (recipes / "ptq-full.toml").write_text(PTQ_FULL)
     print(f"load average at the start: {os.getloadavg()}", flush=True)
     failed = [name for name, (targets, recipe) in BUILDS.items()
-              if name in args.builds.split(",") and build(name, targets, recipe, args, recipes)]
+              if name in chosen and build(name, targets, recipe, args, recipes)]
     bundles = [args.out / name / t for name, (targets, _) in BUILDS.items() for t in targets
                if (args.out / name / t / "manifest.json").is_file()]
     run([BIN / "edge-sdk", "benchmark", *bundles, "--data", args.data, "--teacher", args.teacher, "--threads", "1",

@@ -103,16 +103,16 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
         return path, {"validation": check.as_dict(), "integer": integer_summary(path), **counted}
     candidates = {"plain": quantize_graph(fp32, spec.quantization, calibration, cache)}
     info: dict[str, Any] = dict(counted)
-    shape = attention_shape(source.model)
     # Weight-only quantization finds its weights in MatMul and Gather nodes; fused Attention and
     # EmbedLayerNormalization hold them inside, and the "int4" file stayed FP32 (54 MB, 3 layers).
-    fusable = profile.graph_optimization and spec.quantization.method != "weight-only"
-    if fusable and shape:
-        fused, fused_ops = fuse_graph(fp32, shape, cache)
-        candidates["fused"] = quantize_graph(fused, spec.quantization, calibration, cache)
-        info["fused_operators"] = fused_ops
-    elif fusable:
-        info["fused_operators"] = "skipped: layers with different head counts (pruned)"
+    if profile.graph_optimization and spec.quantization.method != "weight-only":
+        shape = attention_shape(source.model)
+        if shape:
+            fused, fused_ops = fuse_graph(fp32, shape, cache)
+            candidates["fused"] = quantize_graph(fused, spec.quantization, calibration, cache)
+            info["fused_operators"] = fused_ops
+        else:
+            info["fused_operators"] = "skipped: layers with different head counts (pruned)"
     checks = {name: compare_logits(f"{spec.file} ({name} graph)", onnx_logits(path, source.batches), source.logits,
                                    atol=atol, min_argmax_agreement=agreement)
               for name, path in candidates.items()}

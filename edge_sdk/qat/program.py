@@ -78,10 +78,13 @@ def set_dropout(graph, training: bool) -> None:
     import torch
 
     dropout = torch.ops.aten.dropout.default
+    changed = False
     for node in graph.graph.nodes:
-        if node.op == "call_function" and node.target is dropout:
+        if node.op == "call_function" and node.target is dropout and node.args[2] != training:
             node.args = (node.args[0], node.args[1], training)
-    graph.recompile()
+            changed = True
+    if changed:  # the Trainer calls train() every step: recompile only on a switch
+        graph.recompile()
 
 
 def prepare_qat(model, input_names: tuple[str, ...] = INPUT_NAMES):
