@@ -90,3 +90,12 @@ def test_oos_threshold_fitted_on_validation_goes_into_the_manifest(tmp_path, bui
     assert manifest.oos_label == "oos" and 0.0 <= manifest.oos_threshold <= 1.0
     assert "out-of-scope threshold for model.int8.onnx on the validation split" in result.stderr
     assert manifest.recipe["oos_threshold"] == "fit"
+
+
+def test_alphabet_trim_step_keeps_every_test_query_whole(tmp_path, built):  # noqa: F811
+    bundle, _ = build_with(tmp_path, built, '[[steps]]\nstep = "trim"\nalphabet = true\n')
+    (step,) = [e for e in Manifest.read(bundle).source["lineage"] if e["step"] == "trim"]
+    assert step["vocabulary"] == {"before": 30522, "after": 30522 - 2895}  # as test_trim's alphabet test
+    assert step["test_tokenization_change"]["changed_tokens"] == 0
+    text = (bundle / "tokenizer.json").read_text(encoding="utf-8")
+    assert "\n" not in text and json.loads(text)["model"]["vocab"]["[CLS]"] == 2  # compact; ids renumbered

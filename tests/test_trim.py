@@ -16,6 +16,7 @@ from conftest import REPO, TEXTS, tiny_bert
 
 from edge_sdk.trim import (
     TrimError,
+    domain_alphabet,
     load_tokenizer_json,
     save_tokenizer_json,
     tokenization_change,
@@ -76,6 +77,25 @@ def test_no_word_that_had_pieces_becomes_unk(tokenizer_path, trimmed):
     change = tokenization_change(original, trimmed.tokenizer, words)
     assert change.unk_after == change.unk_before == 2  # the emoji and the 101-character word, both times
     assert change.changed_texts > 15000  # most words now split into pieces: nothing else is lost
+
+
+def test_alphabet_mode_keeps_every_text_in_the_alphabet_whole(tokenizer_path):
+    original = load_tokenizer_json(tokenizer_path)
+    out = trim_vocabulary(tiny_bert(), tokenizer_path, TEXTS, alphabet=True)
+    kept = set(out.tokenizer["model"]["vocab"])
+    # what goes: pieces of other scripts and the [unusedN] slots BERT's pre-tokenizer splits at "[",
+    # nothing spelled in ASCII (CLINC150's texts also keep "’" and "##’": 2,893 go there)
+    gone = set(original["model"]["vocab"]) - kept
+    assert len(gone) == 2895 and {"[unused0]", "東", "##ος", "km²"} <= gone
+    assert {t for t in gone if t.isascii() and not t.startswith("[unused")} == {"..."}  # split at each "."
+    assert {"weather", "##ing", "[PAD]", "[UNK]", "[CLS]"} <= kept
+    # any ASCII text, seen or not, tokenizes as before; other scripts now read as [UNK]
+    english = ["photosynthesis is unbelievably cheap", "Qu'est-ce que c'est?", "x" * 101, "café au lait"]
+    assert tokenization_change(original, out.tokenizer, TEXTS + english).changed_tokens == 0
+    assert tokenizer(out.tokenizer).encode("東京 flights", add_special_tokens=False).tokens == ["[UNK]", "[UNK]", "flights"]
+    # the alphabet is the texts' normalized characters (accents stripped, lowercased) plus ASCII
+    assert domain_alphabet(tokenizer_path, ["Zürich ’"]) >= {"z", "u", "’"} and "ü" not in \
+        domain_alphabet(tokenizer_path, ["Zürich"])
 
 
 def test_tokenization_change_counts_the_tokens_of_changed_words(tokenizer_path):

@@ -8,6 +8,7 @@ Ctrl-C leaves the previous bundle (or nothing) at the output path, never half a 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -28,6 +29,13 @@ from ..files import atomic_dir, sha256_file
 from .measure import HOST_PROVIDERS
 
 
+def _write_compact_json(source: Path, dest: Path) -> None:
+    """tokenizer.json without its indentation: the same object in a third fewer bytes (711 -> 466 kB
+    for BERT's 30,522 pieces), which every device downloads and parses."""
+    spec = json.loads(Path(source).read_text(encoding="utf-8"))
+    dest.write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
 def write_bundle(out_dir: Path, *, tokenizer_path: Path, models: list[tuple[ModelFile, Path]],
                  fixture_texts: list[str], max_length: int, labels: list[str],
                  measure: Callable[[Path], dict[str, dict]] | None = None, **manifest_fields) -> Manifest:
@@ -39,7 +47,7 @@ def write_bundle(out_dir: Path, *, tokenizer_path: Path, models: list[tuple[Mode
     manifest_fields: the remaining Manifest fields (target, recipe, source, metrics, ...).
     """
     with atomic_dir(out_dir) as tmp:
-        shutil.copyfile(tokenizer_path, tmp / TOKENIZER_FILE)
+        _write_compact_json(tokenizer_path, tmp / TOKENIZER_FILE)
         for entry, source in models:
             shutil.copyfile(source, tmp / entry.file)
         make_fixtures(tmp, [m for m, _ in models], fixture_texts, max_length).write(tmp / FIXTURES_FILE)

@@ -4,6 +4,7 @@ from ..errors import TrimError
 from .vocab import (
     TokenizationChange,
     Trimmed,
+    domain_alphabet,
     load_tokenizer_json,
     save_tokenizer_json,
     tokenization_change,
@@ -13,5 +14,5 @@ from .vocab import (
     vocabulary_to_keep,
 )
 
-__all__ = ["TokenizationChange", "TrimError", "Trimmed", "load_tokenizer_json", "save_tokenizer_json",
+__all__ = ["TokenizationChange", "TrimError", "Trimmed", "domain_alphabet", "load_tokenizer_json", "save_tokenizer_json",
            "tokenization_change", "trim_embeddings", "trim_tokenizer_json", "trim_vocabulary", "vocabulary_to_keep"]

@@ -23,10 +23,17 @@ class TrimConfig:
     # pretraining corpus made them, most frequent first (BERT's: "the", "of", "and", ... from id 1996),
     # so these keep the words a domain's training texts missed whole instead of in single letters.
     keep_frequent: int = 0
+    # Instead of what the texts use: every piece spelled in their alphabet (their characters plus
+    # printable ASCII), so any text in it tokenizes exactly as before; what goes is the pieces of
+    # other scripts and those the pre-tokenizer never leaves whole (MiniLM: 2,893 of 30,522 rows,
+    # 9.5%; no CLINC150 test query changes). Characters outside the alphabet then read as [UNK].
+    alphabet: bool = False
 
     def __post_init__(self):
         check(bool(self.splits), "splits: name at least one of train, validation")
         check(self.keep_frequent >= 0, f"keep_frequent must be >= 0, got {self.keep_frequent}")
+        check(not (self.alphabet and self.keep_frequent), "alphabet keeps every piece in the texts' alphabet: "
+              "keep_frequent adds nothing to it")
 
 
 def trim_step(source: Path, out: Path, config: TrimConfig, context) -> dict:
@@ -36,7 +43,8 @@ def trim_step(source: Path, out: Path, config: TrimConfig, context) -> dict:
     data = context.data
     texts = [t for split in config.splits for t in getattr(data, split).texts]
     model = load_classifier(source)
-    trimmed = trim_vocabulary(model, source, texts, keep=range(config.keep_frequent))
+    trimmed = trim_vocabulary(model, source, texts, keep=range(config.keep_frequent),
+                               alphabet=config.alphabet)
     trimmed.model.save_pretrained(str(out))
     for file in Path(source).iterdir():  # tokenizer_config.json, special_tokens_map.json, vocab.txt, ...
         if file.is_file() and ("token" in file.name or file.name == "vocab.txt"):

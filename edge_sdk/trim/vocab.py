@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import json
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,8 +118,28 @@ def _tokenizer(spec: dict):
     return tok
 
 
-def vocabulary_to_keep(tokenizer, texts, extra_ids=()) -> list[int]:
-    """Sorted old ids to keep for `texts` (see the module docstring); `extra_ids` are kept too."""
+def domain_alphabet(tokenizer, texts) -> frozenset[str]:
+    """The characters `texts` use after the tokenizer's normalization (lowercasing, accent
+    stripping), plus printable ASCII: an English-speaking domain keeps every English word, seen or not."""
+    spec = load_tokenizer_json(tokenizer)
+    normalizer = _tokenizer(spec).normalizer
+    chars = set(string.ascii_letters + string.digits + string.punctuation)
+    for text in texts:
+        chars.update(normalizer.normalize_str(str(text)) if normalizer else str(text))
+    return frozenset(c for c in chars if not c.isspace())
+
+
+def _whole(tokenizer, piece: str) -> bool:
+    """Whether the pre-tokenizer leaves `piece` in one word; if not, WordPiece never sees it whole
+    (BERT's `[unused0]` splits at its brackets: 994 such slots in MiniLM's vocabulary)."""
+    pre = tokenizer.pre_tokenizer
+    return pre is None or len(pre.pre_tokenize_str(piece)) == 1
+
+
+def vocabulary_to_keep(tokenizer, texts, extra_ids=(), alphabet: frozenset[str] | None = None) -> list[int]:
+    """Sorted old ids to keep for `texts` (see the module docstring); `extra_ids` are kept too.
+    With an `alphabet`, every piece spelled in it is kept and every other piece goes, single
+    characters included."""
     spec = load_tokenizer_json(tokenizer)
     texts = [str(t) for t in texts]
     if not texts:
@@ -127,14 +148,15 @@ def vocabulary_to_keep(tokenizer, texts, extra_ids=()) -> list[int]:
     model = spec["model"]
     vocab, prefix = model["vocab"], model.get("continuing_subword_prefix") or "##"
     keep = {int(i) for i in extra_ids}
-    for encoding in _tokenizer(spec).encode_batch(texts):
+    tokenizer = _tokenizer(spec)
+    for encoding in tokenizer.encode_batch(texts):
         keep.update(encoding.ids)
     keep.update(slot[key] for slot, key in _id_slots(spec))
     if model.get("unk_token") in vocab:
         keep.add(vocab[model["unk_token"]])
     for token, i in vocab.items():
         piece = token[len(prefix):] if token.startswith(prefix) and len(token) > len(prefix) else token
-        if len(piece) == 1:
+        if len(piece) == 1 if alphabet is None else alphabet.issuperset(piece) and _whole(tokenizer, piece):
             keep.add(i)
     return sorted(keep)
 
@@ -200,16 +222,17 @@ def trim_embeddings(model, kept, *, inplace: bool = False):
     return model
 
 
-def trim_vocabulary(model, tokenizer, texts, *, keep=(), inplace: bool = False) -> Trimmed:
+def trim_vocabulary(model, tokenizer, texts, *, keep=(), alphabet: bool = False, inplace: bool = False) -> Trimmed:
     """Keep the vocabulary `texts` need (vocabulary_to_keep) and the ids in `keep`, slice the model's
     embedding table and rewrite tokenizer.json to the new dense ids. `tokenizer`: tokenizer.json
-    (dict, file or folder)."""
+    (dict, file or folder). `alphabet`: keep every piece spelled in the texts' alphabet instead
+    (domain_alphabet), so that any text in it tokenizes as before."""
     config = model.config
     extra = [getattr(config, n) for n in _CONFIG_TOKEN_IDS if isinstance(getattr(config, n, None), int)]
     extra += [i for i in keep if i < model.get_input_embeddings().num_embeddings]
     fixed = _hard_coded_id(model)
     extra += range(fixed + 1) if fixed is not None else []  # it keeps its value only if all below it stay
-    kept = vocabulary_to_keep(tokenizer, texts, extra)
+    kept = vocabulary_to_keep(tokenizer, texts, extra, domain_alphabet(tokenizer, texts) if alphabet else None)
     spec = trim_tokenizer_json(tokenizer, kept)
     return Trimmed(trim_embeddings(model, kept, inplace=inplace), spec, tuple(kept))
 
