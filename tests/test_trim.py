@@ -92,7 +92,8 @@ def test_alphabet_mode_keeps_every_text_in_the_alphabet_whole(tokenizer_path):
     # any ASCII text, seen or not, tokenizes as before; other scripts now read as [UNK]
     english = ["photosynthesis is unbelievably cheap", "Qu'est-ce que c'est?", "x" * 101, "café au lait"]
     assert tokenization_change(original, out.tokenizer, TEXTS + english).changed_tokens == 0
-    assert tokenizer(out.tokenizer).encode("東京 flights", add_special_tokens=False).tokens == ["[UNK]", "[UNK]", "flights"]
+    encoding = tokenizer(out.tokenizer).encode("東京 flights", add_special_tokens=False)
+    assert encoding.tokens == ["[UNK]", "[UNK]", "flights"]  # BERT's normalizer splits CJK characters
     # the alphabet is the texts' normalized characters (accents stripped, lowercased) plus ASCII
     assert domain_alphabet(tokenizer_path, ["Zürich ’"]) >= {"z", "u", "’"} and "ü" not in \
         domain_alphabet(tokenizer_path, ["Zürich"])

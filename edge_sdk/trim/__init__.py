@@ -14,5 +14,6 @@ from .vocab import (
     vocabulary_to_keep,
 )
 
-__all__ = ["TokenizationChange", "TrimError", "Trimmed", "domain_alphabet", "load_tokenizer_json", "save_tokenizer_json",
-           "tokenization_change", "trim_embeddings", "trim_tokenizer_json", "trim_vocabulary", "vocabulary_to_keep"]
+__all__ = ["TokenizationChange", "TrimError", "Trimmed", "domain_alphabet", "load_tokenizer_json",
+           "save_tokenizer_json", "tokenization_change", "trim_embeddings", "trim_tokenizer_json",
+           "trim_vocabulary", "vocabulary_to_keep"]
