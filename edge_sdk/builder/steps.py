@@ -103,7 +103,8 @@ MODEL_STEPS: dict[str, ModelStep] = {
     "lowrank": ModelStep(LowRankConfig, lazy("edge_sdk.prune.step", "lowrank_step"),
                          lambda c: f"SVD: embedding rank {c.embedding_rank}, FFN rank {c.ffn_rank}"),
     "trim": ModelStep(TrimConfig, lazy("edge_sdk.trim.step", "trim_step"),
-                      lambda c: f"keep the vocabulary of the {' and '.join(c.splits)} texts"),
+                      lambda c: f"keep the vocabulary {'in the alphabet' if c.alphabet else ''} of the "
+                                f"{' and '.join(c.splits)} texts".replace("  ", " ")),
     # Must be the recipe's last step: its output carries the int8 program (qat.pt2) that the "qat"
     # quantization methods export, and a later step would change the weights under it.
     # version 2: dropout kept at the model's rate during QAT (version 1 trained at p=0.5 and collapsed)
