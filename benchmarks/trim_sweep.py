@@ -4,6 +4,7 @@ character, and the first N ids of the vocabulary (WordPiece lists its pieces mos
 
     python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 0 5000 10000 15000 20000
     python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 0 15000 --other-stdlib 2000 --tokens-only
+    python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 --alphabet --other-stdlib 2000
 
 Prints one line per N: rows kept, test accuracy, out-of-scope recall, and the share of test tokens
 and queries whose tokenization changes (the BENCHMARKS.md table of issue 16). --other-stdlib N adds
@@ -81,7 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("teacher", type=Path)
     parser.add_argument("data")
-    parser.add_argument("keep", type=int, nargs="+", help="first-N ids kept besides the data's (0: none)")
+    parser.add_argument("keep", type=int, nargs="*", help="first-N ids kept besides the data's (0: none)")
+    parser.add_argument("--alphabet", action="store_true",
+                        help="also the alphabet mode: every piece spelled in the texts' characters plus ASCII")
     parser.add_argument("--other-stdlib", type=int, default=0, metavar="N",
                         help="also measure the tokenization change on N standard-library docstring sentences")
     parser.add_argument("--tokens-only", action="store_true", help="tokenization changes only, no accuracy")
@@ -94,10 +97,11 @@ def main() -> None:
     rows = model.get_input_embeddings().num_embeddings
     if not args.tokens_only:
         print(f"all {rows} rows: accuracy, oos recall {test_accuracy(model, spec, data)}", flush=True)
-    for n in args.keep:
-        trimmed = trim_vocabulary(model, spec, texts, keep=range(n))
+    modes = [(f"first {n}", {"keep": range(n)}) for n in args.keep] + [("alphabet", {"alphabet": True})] * args.alphabet
+    for name, how in modes:
+        trimmed = trim_vocabulary(model, spec, texts, **how)
         change = tokenization_change(spec, trimmed.tokenizer, list(data.test.texts))
-        line = (f"first {n}: {len(trimmed.kept)} rows, test tokens changed {change.token_share:.3f}, "
+        line = (f"{name}: {len(trimmed.kept)} rows, test tokens changed {change.token_share:.3f}, "
                 f"test queries changed {change.text_share:.3f}")
         if other:
             moved = tokenization_change(spec, trimmed.tokenizer, other)
