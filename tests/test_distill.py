@@ -441,6 +441,24 @@ def run_cli(*args):
     return CliRunner().invoke(distill, [str(a) for a in args])
 
 
+def test_a_pretrained_students_search_writes_a_recipe_that_keeps_its_template(tmp_path):
+    from edge_sdk.distill.config import DistillConfig
+    from edge_sdk.distill.tune import SearchResult, write_recipe
+    from edge_sdk.recipes import load_recipe
+
+    best = {"alpha": 0.6, "temperature": 8.2, "learning_rate": 1.1e-4, "epochs": 7, "layers": None}
+    result = SearchResult("mpnet-minilm", "sqlite:///x", 6, best, 0.9555, {"validation": 0.97, "test": 0.90},
+                          None, None, None, ())
+    path = write_recipe(tmp_path / "recipe.toml", result, DistillConfig(student="org/student", max_length=32))
+    recipe, template = load_recipe(str(path)), load_recipe("distilled-base")
+    assert [s.name for s in recipe.steps] == [s.name for s in template.steps] == ["distill", "trim"]
+    step = recipe.steps[0].config
+    assert (step.student, step.alpha, step.epochs, step.layers, step.max_length) == ("org/student", 0.6, 7, None, 32)
+    assert recipe.steps[1] == template.steps[1] and recipe.teacher == template.teacher
+    assert recipe.max_accuracy_drop == template.max_accuracy_drop  # not the 3-layer recipe's 2.0
+    assert recipe.why.startswith("the pretrained org/student distilled") and "trial 6 " in recipe.why
+
+
 def test_cli_end_to_end(teacher_dir, distill_data_dir, tmp_path):
     out = tmp_path / "out"
     result = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--layers", "0,2", "--trials", 2,

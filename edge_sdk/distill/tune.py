@@ -208,17 +208,23 @@ def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, 
 
 
 def write_recipe(path: Path, result: SearchResult, base: DistillConfig) -> Path:
-    """The `distilled` recipe with the study's best parameters: `edge-sdk build --recipe PATH` trains
-    that student and records the parameters in every bundle's manifest."""
+    """The study's recipe with its best parameters: `distilled` for students made of teacher layers,
+    `distilled-base` (its budget, its teacher settings, its later steps) for a pretrained student.
+    `edge-sdk build --recipe PATH` trains that student and records the parameters in every bundle's
+    manifest."""
     from ..files import atomic_write_text
     from ..recipes import Step, dump_recipe, load_recipe
 
-    template = load_recipe("distilled")
+    template = load_recipe("distilled-base" if base.student else "distilled")
     best = {k: (tuple(v) if k == "layers" else v) for k, v in result.best_params.items() if v is not None}
     config = dataclasses.replace(base, **best)  # (a build replaces the seed with its own --seed)
+    steps = (Step("distill", config),) + tuple(s for s in template.steps[1:])  # the template's first is distill
+    later = ", ".join(s.name for s in steps[1:])
+    what = (f"the pretrained {base.student} distilled from the fine-tuned teacher"
+            f"{f', then as in recipe {template.name}: {later}' if later else ''}") if base.student else template.why
     recipe = dataclasses.replace(
-        template, name=f"distilled-{result.study_name}", steps=(Step("distill", config),),
-        why=f"{template.why}; parameters of trial {result.best_trial} of Optuna study {result.study_name!r} "
+        template, name=f"distilled-{result.study_name}", steps=steps,
+        why=f"{what}; parameters of trial {result.best_trial} of Optuna study {result.study_name!r} "
             f"(validation accuracy {result.best_value:.4f})")
     return atomic_write_text(path, dump_recipe(recipe))
 
