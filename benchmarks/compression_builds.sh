@@ -20,5 +20,6 @@ for r in trim15k lowrank128 lowrank64 prune-h50n50 prune-h75n50 prune-h50n25 spa
   build $r --recipe benchmarks/recipes/$r.toml
 done
 build distilled-base --model $MPNET --recipe distilled-base
+build distilled-base-notrim --model $MPNET --recipe benchmarks/recipes/distilled-base-notrim.toml
 build distilled-base-l3 --model $MPNET --recipe distilled-base-l3
 for r in base6-int4 small-l6 small-l3; do build $r --model $MPNET --recipe benchmarks/recipes/$r.toml; done
