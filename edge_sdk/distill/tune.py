@@ -218,10 +218,11 @@ def write_recipe(path: Path, result: SearchResult, base: DistillConfig) -> Path:
     template = load_recipe("distilled-base" if base.student else "distilled")
     best = {k: (tuple(v) if k == "layers" else v) for k, v in result.best_params.items() if v is not None}
     config = dataclasses.replace(base, **best)  # (a build replaces the seed with its own --seed)
-    steps = (Step("distill", config),) + tuple(s for s in template.steps[1:])  # the template's first is distill
-    later = ", ".join(s.name for s in steps[1:])
-    what = (f"the pretrained {base.student} distilled from the fine-tuned teacher"
-            f"{f', then as in recipe {template.name}: {later}' if later else ''}") if base.student else template.why
+    steps = (Step("distill", config), *template.steps[1:])  # each template's first step is its distill
+    what = template.why
+    if base.student:
+        later = "".join(f", then {s.name} as in recipe {template.name}" for s in steps[1:])
+        what = f"the pretrained {base.student} distilled from the fine-tuned teacher{later}"
     recipe = dataclasses.replace(
         template, name=f"distilled-{result.study_name}", steps=steps,
         why=f"{what}; parameters of trial {result.best_trial} of Optuna study {result.study_name!r} "
