@@ -121,8 +121,11 @@ def _tokenizer(spec: dict):
 def domain_alphabet(tokenizer, texts) -> frozenset[str]:
     """The characters `texts` use after the tokenizer's normalization (lowercasing, accent
     stripping), plus printable ASCII: an English-speaking domain keeps every English word, seen or not."""
-    spec = load_tokenizer_json(tokenizer)
-    normalizer = _tokenizer(spec).normalizer
+    return _alphabet(_tokenizer(load_tokenizer_json(tokenizer)), texts)
+
+
+def _alphabet(tokenizer, texts) -> frozenset[str]:
+    normalizer = tokenizer.normalizer
     chars = set(string.ascii_letters + string.digits + string.punctuation)
     for text in texts:
         chars.update(normalizer.normalize_str(str(text)) if normalizer else str(text))
@@ -136,10 +139,10 @@ def _whole(tokenizer, piece: str) -> bool:
     return pre is None or len(pre.pre_tokenize_str(piece)) == 1
 
 
-def vocabulary_to_keep(tokenizer, texts, extra_ids=(), alphabet: frozenset[str] | None = None) -> list[int]:
+def vocabulary_to_keep(tokenizer, texts, extra_ids=(), alphabet: bool = False) -> list[int]:
     """Sorted old ids to keep for `texts` (see the module docstring); `extra_ids` are kept too.
-    With an `alphabet`, every piece spelled in it is kept and every other piece goes, single
-    characters included."""
+    With `alphabet`, every piece spelled in the texts' alphabet (domain_alphabet) is kept and every
+    other piece goes, single characters included."""
     spec = load_tokenizer_json(tokenizer)
     texts = [str(t) for t in texts]
     if not texts:
@@ -149,6 +152,7 @@ def vocabulary_to_keep(tokenizer, texts, extra_ids=(), alphabet: frozenset[str] 
     vocab, prefix = model["vocab"], model.get("continuing_subword_prefix") or "##"
     keep = {int(i) for i in extra_ids}
     tokenizer = _tokenizer(spec)
+    letters = _alphabet(tokenizer, texts) if alphabet else None
     for encoding in tokenizer.encode_batch(texts):
         keep.update(encoding.ids)
     keep.update(slot[key] for slot, key in _id_slots(spec))
@@ -156,7 +160,7 @@ def vocabulary_to_keep(tokenizer, texts, extra_ids=(), alphabet: frozenset[str] 
         keep.add(vocab[model["unk_token"]])
     for token, i in vocab.items():
         piece = token[len(prefix):] if token.startswith(prefix) and len(token) > len(prefix) else token
-        if len(piece) == 1 if alphabet is None else alphabet.issuperset(piece) and _whole(tokenizer, piece):
+        if len(piece) == 1 if letters is None else letters.issuperset(piece) and _whole(tokenizer, piece):
             keep.add(i)
     return sorted(keep)
 
@@ -232,8 +236,9 @@ def trim_vocabulary(model, tokenizer, texts, *, keep=(), alphabet: bool = False,
     extra += [i for i in keep if i < model.get_input_embeddings().num_embeddings]
     fixed = _hard_coded_id(model)
     extra += range(fixed + 1) if fixed is not None else []  # it keeps its value only if all below it stay
-    kept = vocabulary_to_keep(tokenizer, texts, extra, domain_alphabet(tokenizer, texts) if alphabet else None)
-    spec = trim_tokenizer_json(tokenizer, kept)
+    spec = load_tokenizer_json(tokenizer)  # read once: both calls below take the dict
+    kept = vocabulary_to_keep(spec, texts, extra, alphabet)
+    spec = trim_tokenizer_json(spec, kept)
     return Trimmed(trim_embeddings(model, kept, inplace=inplace), spec, tuple(kept))
 
 
