@@ -56,12 +56,39 @@ def test_autotune_searches_depth_and_trimming(tmp_path, built):  # noqa: F811
     trials = json.loads((out / "trials.json").read_text())
     rows = trials["rows"]
     assert len(rows) == 4 and rows[0]["summary"] == "the teacher as it is"
+    # the first trials: the uncompressed model, then the built-in recipes these knobs can make
+    # (int4 and trimmed; distilled wants 3 layers of this 2-layer teacher, pruned a pruning the knobs fix off)
+    assert [r["start"] for r in rows[:3]] == ["uncompressed", "int4", "trimmed"] and rows[3]["start"] is None
+    assert rows[1]["summary"] == "int4 weights" and rows[2]["summary"] == "trimmed vocabulary"
+    assert "| 1 | complete | int4 weights (recipe int4) |" in (out / "front.md").read_text()
     parts = {part for r in rows for part in r["summary"].split(", ")}
     assert parts <= {"the teacher as it is", "1 of 2 layers", "trimmed vocabulary", "embedding rank 8",
                      "int4 weights"}, parts
     smallest = min((r for r in rows if r["number"] in trials["front"]), key=lambda r: r["size_mb"])
     assert trials["chosen"] == smallest["number"]  # --objective size: the smallest front point within the budget
     assert not (out / TARGET).exists()  # --no-build
+
+
+def test_named_starts_replace_the_built_in_ones(tmp_path, built):  # noqa: F811
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('name = "mine"\nwhy = "trimmed, 4-bit"\n[[steps]]\nstep = "trim"\nkeep_frequent = 15000\n'
+                      '[onnx_quantization]\nmethod = "weight-only"\nbits = 4\nblock_size = 64\naccuracy_level = 4\n'
+                      'embeddings = true\n')
+    out, result = search("autotune", tmp_path, built, "--trials", "2", "--precisions", "int8,int4", "--start", "none",
+                         "--start", recipe, "--no-build")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((out / "trials.json").read_text())["rows"]
+    assert [(r["start"], r["summary"]) for r in rows] == [("uncompressed", "the teacher as it is"),
+                                                          ("mine", "trimmed vocabulary, int4 weights")]
+
+
+def test_a_start_the_search_cannot_make_is_refused(tmp_path, built):  # noqa: F811
+    recipe = tmp_path / "sparse.toml"
+    recipe.write_text('name = "sparse"\nwhy = "unstructured"\n[[steps]]\nstep = "sparsify"\nsparsity = 0.5\n')
+    out, result = search("autotune", tmp_path, built, "--trials", "2", "--start", recipe, "--no-build")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"--start {recipe} is not a point of this search: a search does not make its sparsify step" in result.stderr
+    assert not (out / "trials.json").exists()
 
 
 def test_impossible_budget_names_the_closest_point(tmp_path, built, monkeypatch):  # noqa: F811

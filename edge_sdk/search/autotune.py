@@ -3,14 +3,16 @@ Optuna study over the build's knobs for one target, under an accuracy budget.
 
 Each trial is a recipe (space.suggest) measured as a candidate (evaluate.py) on the validation
 split: accuracy of the file the target ships, its batch-1 p50 on the target, and its size. The
-objectives are (accuracy up, p50 down, size down); the Pareto front is every complete trial no
-other trial beats on all three. The chosen point is the fastest (or smallest) front point that
-loses at most `max_accuracy_drop` points against the FP32 teacher's validation accuracy; its recipe
-is written out and built through the normal build, guard included, so its test accuracy is
-measured once, at the end. Where the guard refuses it, the next point within the budget is built
-(front points first, then dominated ones). Trials that train stop early when, after an epoch, their validation
-accuracy is already HOPELESS points below the budget. Storage, resume and many workers work as in
-`edge-sdk distill` (search/study.py).
+first trials are the starting points: the uncompressed model and the hand-made recipes the knobs
+can make (space.params_of), so the front holds or beats each of them, measured the same way; the
+sampler takes over from there. The objectives are (accuracy up, p50 down, size down); the Pareto
+front is every complete trial no other trial beats on all three. The chosen point is the fastest
+(or smallest) front point that loses at most `max_accuracy_drop` points against the FP32 teacher's
+validation accuracy; its recipe is written out and built through the normal build, guard included,
+so its test accuracy is measured once, at the end. Where the guard refuses it, the next point within
+the budget is built (front points first, then dominated ones). Trials that train stop early when,
+after an epoch, their validation accuracy is already HOPELESS points below the budget. Storage,
+resume and many workers work as in `edge-sdk distill` (search/study.py).
 """
 
 from __future__ import annotations
@@ -51,10 +53,13 @@ def autotune(target: str, *, data: str | None = None, model: str | None = None, 
              trials: int = 12, max_accuracy_drop: float = 0.5, objective: Literal["latency", "size"] = "latency",
              storage: str | None = None, study: str = "autotune", out: str | Path = "build/autotune",
              recipe: str = "default", seed: int = 0, latency_model: str | Path | None = None,
-             cache_dir: str | Path | None = None, build_chosen: bool = True, progress=None) -> Result:
+             cache_dir: str | Path | None = None, build_chosen: bool = True, starts: tuple[str, ...] | None = None,
+             progress=None) -> Result:
     """Search, write the front (table, plot, JSON) and the chosen recipe into `out`, and build the
-    chosen bundle into `out/<target>`. Raises EdgeSdkError when no trial meets the budget, naming the
-    closest one (after writing the table)."""
+    chosen bundle into `out/<target>`. The first trials are the uncompressed model, every built-in
+    recipe the knobs can make (none if `starts` holds "none") and the recipes `starts` names.
+    Raises EdgeSdkError when no trial meets the budget, naming the closest one (after writing the
+    table)."""
     from ..builder.progress import Progress
     from ..builder.run import measure_reference
     from ..builder.steps import make_teacher
@@ -74,12 +79,13 @@ def autotune(target: str, *, data: str | None = None, model: str | None = None, 
     profile, base = load_target(target), load_recipe(recipe)
     latency = LatencyModel.read(Path(latency_model)) if latency_model else None
     context, teacher_dir = _setup(data, model, seed, cache_dir, progress, make_teacher, resolve_model, cache_home)
+    teacher_config = _read_config(teacher_dir)
+    starting = starting_points(starts, knobs, base, teacher_config)
     teacher = measure_reference(teacher_dir, "FP32 teacher", context, 200, split="validation")
     floor = teacher["accuracy"] - max_accuracy_drop / 100.0
     url = storage or default_storage(out)
     opened = open_study(url, study, directions=DIRECTIONS)
-    teacher_config = _read_config(teacher_dir)
-    _seed_study(opened, teacher_config, storage is None, seed)
+    _seed_study(opened, starting, storage is None, seed)
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def run_trial(trial):  # not `objective`: that name is the parameter the candidates are ordered by
@@ -162,17 +168,42 @@ def _read_config(model_dir: Path) -> dict:
     return json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
 
 
-def _seed_study(study, teacher_config: dict, private: bool, seed: int) -> None:
+def _seed_study(study, starts: dict[str, dict], private: bool, seed: int) -> None:
     """The sampler (per worker, not stored: seeded on a private study so a rerun repeats, unseeded on a
-    shared one so workers differ), and the uncompressed model as the first trial of a new study, so
-    the front always holds the plain bundle of the target to compare with."""
+    shared one so workers differ), and the starting points as the first trials of a new study: the
+    uncompressed model and the hand-made recipes the knobs can make, so the front holds or beats the
+    plain bundle and each of them, measured the same way."""
     import optuna
 
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials) if private else None)
     if not study.trials:  # knobs a study does not search ignore these
-        full = {"depth": teacher_config["num_hidden_layers"], "keep_heads": teacher_config["num_attention_heads"],
-                "keep_neurons": 16, "trim": False, "embedding_rank": None, "precision": "int8"}
-        study.enqueue_trial(full, skip_if_exists=True)
+        for name, params in starts.items():
+            study.enqueue_trial(params, user_attrs={"start": name}, skip_if_exists=True)
+
+
+def starting_points(starts: tuple[str, ...] | None, knobs: Knobs, base, teacher_config: dict) -> dict[str, dict]:
+    """Trial parameters per starting recipe, the uncompressed model first: every built-in recipe the
+    knobs can make (unless `starts` holds "none"), then the recipes `starts` names (names or TOML
+    files), each of which must be a point of the search."""
+    from ..recipes import available_recipes, load_recipe
+    from .space import params_of
+
+    layers, heads = teacher_config["num_hidden_layers"], teacher_config["num_attention_heads"]
+    points = {"uncompressed": {"depth": layers, "keep_heads": heads, "keep_neurons": 16, "trim": False,
+                               "embedding_rank": None, "precision": "int8"}}
+    named = [s for s in starts or () if s != "none"]
+    built_in = [] if "none" in (starts or ()) else [n for n in available_recipes() if n not in named]
+    for name in [*built_in, *named]:
+        recipe = load_recipe(name)
+        try:
+            params = params_of(recipe, knobs, base, layers, heads)
+        except EdgeSdkError as exc:
+            if name in built_in:
+                continue  # a built-in recipe this search cannot make is simply not a starting point
+            raise EdgeSdkError(f"--start {name} is not a point of this search: {exc}") from None
+        if params not in points.values():
+            points[recipe.name] = params
+    return points
 
 
 def _run_trial(trial, knobs, base, teacher_config, profile, teacher_dir, context, latency, floor, out, worker,
@@ -237,7 +268,8 @@ def _result(study, target: str, teacher_accuracy: float, budget: float, objectiv
         rows.append({"number": t.number, "state": t.state.name, "summary": t.user_attrs.get("summary", ""),
                      "accuracy": measured.get("accuracy"), "p50_ms": measured.get("p50_ms"),
                      "size_mb": measured.get("size_mb"), "stopped": t.user_attrs.get("stopped"),
-                     "worker": t.user_attrs.get("worker"), "recipe": t.user_attrs.get("recipe")})
+                     "worker": t.user_attrs.get("worker"), "recipe": t.user_attrs.get("recipe"),
+                     "start": t.user_attrs.get("start")})
     complete = [r for r in rows if r["state"] == TrialState.COMPLETE.name and r["accuracy"] is not None]
     front = pareto_front(complete)
     within = [r for r in complete if 100 * (teacher_accuracy - r["accuracy"]) <= budget + 1e-9]

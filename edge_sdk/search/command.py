@@ -25,6 +25,10 @@ COMMON = [
                  help="A latency model from `edge-sdk latency fit` (for targets not timed on this host)."),
     click.option("--cache-dir", type=click.Path(path_type=Path), help="Step cache (as for build)."),
     click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--start", "starts", multiple=True, metavar="RECIPE",
+                 help="A hand-made recipe (built-in name or TOML file) measured as one of the first trials, "
+                      "so the front holds or beats it; repeatable. The uncompressed model and every built-in "
+                      "recipe the knobs can make always start, unless `--start none` is given."),
     click.option("--no-build", is_flag=True, help="Write the front and the chosen recipe, but build no bundle."),
 ]
 
@@ -86,7 +90,7 @@ def _report(result) -> None:
 @click.option("--study", "study_name", default="autotune", show_default=True, help="Study name in the storage.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("build/autotune"), show_default=True)
 def autotune(target, data, model, trials, max_accuracy_drop, objective, storage, latency_model, cache_dir, seed,
-             no_build, depths, keep_heads, keep_neurons, trim, embedding_ranks, precisions, study_name, out):
+             starts, no_build, depths, keep_heads, keep_neurons, trim, embedding_ranks, precisions, study_name, out):
     """Search the build's knobs for the fastest (or smallest) bundle within an accuracy budget.
 
     A multi-objective Optuna study (validation accuracy, p50 on the target, size) over student depth,
@@ -107,7 +111,7 @@ def autotune(target, data, model, trials, max_accuracy_drop, objective, storage,
                   precisions=tuple(p.strip() for p in precisions.split(",")))
     _report(run(target, data=data, model=model, knobs=knobs, trials=trials, max_accuracy_drop=max_accuracy_drop,
                 objective=objective, storage=storage, study=study_name, out=out, seed=seed,
-                latency_model=latency_model, cache_dir=cache_dir, build_chosen=not no_build))
+                latency_model=latency_model, cache_dir=cache_dir, build_chosen=not no_build, starts=starts))
 
 
 @command()
@@ -123,7 +127,7 @@ def autotune(target, data, model, trials, max_accuracy_drop, objective, storage,
 @click.option("--study", "study_name", default="prune", show_default=True, help="Study name in the storage.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("build/prune"), show_default=True)
 def prune(target, data, model, trials, max_accuracy_drop, objective, storage, latency_model, cache_dir, seed,
-          no_build, keep_heads, keep_neurons, epochs, study_name, out):
+          starts, no_build, keep_heads, keep_neurons, epochs, study_name, out):
     """Search how much structured pruning to apply: heads and FFN neurons kept, each trial recovered by
     distillation, measured as the target's file (validation accuracy, p50, size).
 
@@ -141,7 +145,7 @@ def prune(target, data, model, trials, max_accuracy_drop, objective, storage, la
                   keep_neurons=_fraction_range(keep_neurons, "--keep-neurons"), trim=(False,), recovery_epochs=epochs)
     _report(run(target, data=data, model=model, knobs=knobs, trials=trials, max_accuracy_drop=max_accuracy_drop,
                 objective=objective, storage=storage, study=study_name, out=out, seed=seed,
-                latency_model=latency_model, cache_dir=cache_dir, build_chosen=not no_build))
+                latency_model=latency_model, cache_dir=cache_dir, build_chosen=not no_build, starts=starts))
 
 
 @group()

@@ -17,7 +17,7 @@ def write_front(out: Path, result, teacher: dict) -> dict:
     atomic_write_text(files["table"], front_table(result))
     points = [{"name": "teacher FP32 (PyTorch)", "kind": "reference", "accuracy": teacher["accuracy"],
                "latency": teacher["latency"], "size_mb": teacher["size_mb"]}]
-    points += [{"name": f"trial {r['number']}: {r['summary']}", "kind": "candidate", "accuracy": r["accuracy"],
+    points += [{"name": f"trial {r['number']}: {_what(r)}", "kind": "candidate", "accuracy": r["accuracy"],
                 "latency": {"p50_ms": r["p50_ms"]}, "size_mb": r["size_mb"], "chosen": r["number"] == result.chosen}
                for r in result.rows if r["number"] in result.front]
     plot_metrics(points, files["plot"], split="validation",
@@ -37,8 +37,14 @@ def front_table(result) -> str:
         mark = "**chosen**" if r["number"] == result.chosen else ("front" if r["number"] in result.front else "")
         state = r["state"].lower() + (f" ({r['stopped']})" if r.get("stopped") else "")
         lines.append(
-            f"| {r['number']} | {state} | {r['summary']} | "
+            f"| {r['number']} | {state} | {_what(r)} | "
             + (f"{r['accuracy']:.4f} | {100 * (r['accuracy'] - result.teacher_accuracy):+.2f} | {r['p50_ms']:.2f} | "
                f"{r['size_mb']:.1f}" if done else "– | – | – | –")
             + f" | {mark} |")
     return "\n".join(lines) + "\n"
+
+
+def _what(row: dict) -> str:
+    """The trial's summary, and the recipe it started from (a starting point of the study)."""
+    start = row.get("start")
+    return row["summary"] + (f" (recipe {start})" if start and start != "uncompressed" else "")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import check
 from ..distill.config import DistillConfig
+from ..errors import EdgeSdkError
 from ..prune.step import LowRankConfig, PruneConfig
 from ..recipes import Recipe, Step
 from ..trim.step import TrimConfig
@@ -71,6 +73,66 @@ def suggest(trial, knobs: Knobs, base: Recipe, teacher_layers: int, teacher_head
         quantization = load_recipe("int4").onnx_quantization
     return dataclasses.replace(base, name=f"{base.name}-trial-{trial.number}", steps=tuple(steps),
                                onnx_quantization=quantization, why=f"{base.why}; trial {trial.number} of a search")
+
+
+def params_of(recipe: Recipe, knobs: Knobs, base: Recipe, teacher_layers: int, teacher_heads: int) -> dict:
+    """The trial parameters with which `suggest` makes `recipe` exactly: how a hand-made recipe becomes
+    one of a search's first trials. EdgeSdkError saying why when the knobs cannot make it (a step they
+    do not turn, a setting they fix otherwise, a value outside their ranges)."""
+    import warnings
+
+    import optuna
+
+    params: dict[str, Any] = {"depth": teacher_layers, "keep_heads": teacher_heads, "keep_neurons": 16,
+                              "trim": False, "embedding_rank": None, "precision": "int8"}
+    for step in recipe.steps[len(base.steps):]:
+        config = step.config
+        if step.name == "distill" and config.layers:
+            params["depth"] = len(config.layers)
+        elif step.name == "prune":
+            params["keep_heads"] = round(config.keep_heads * teacher_heads)
+            params["keep_neurons"] = round(config.keep_neurons * 16)
+        elif step.name == "trim":
+            params["trim"] = True
+        elif step.name == "lowrank":
+            params["embedding_rank"] = config.embedding_rank
+        else:
+            raise EdgeSdkError(f"a search does not make its {step.name} step")
+    if recipe.onnx_quantization is not None and recipe.onnx_quantization.method == "weight-only":
+        params["precision"] = "int4"
+    trial = optuna.trial.FixedTrial(params)
+    try:
+        with warnings.catch_warnings():  # a value outside the knobs' ranges: said below
+            warnings.simplefilter("ignore")
+            made = suggest(trial, knobs, base, teacher_layers, teacher_heads)
+    except ValueError as exc:  # a categorical value that is not one of the choices
+        raise EdgeSdkError(f"a setting is not among the search's choices ({exc})") from None
+    for name, units in (("keep_heads", teacher_heads), ("keep_neurons", 16)):
+        searched = trial.distributions.get(name)
+        if isinstance(searched, optuna.distributions.IntDistribution) and \
+                not searched.low <= params[name] <= searched.high:
+            raise EdgeSdkError(f"its {name} ({params[name]} of {units}) lies outside the search's range "
+                               f"({searched.low} to {searched.high} of {units})")
+    differences = _differences(made, recipe)
+    if differences:
+        raise EdgeSdkError("; ".join(differences))
+    return params
+
+
+def _differences(made: Recipe, recipe: Recipe) -> list[str]:
+    """What `recipe` sets otherwise than the search's recipe `made`, in words."""
+    said = [f"its {part} differs from the search's" for part in ("teacher", "onnx_quantization",
+                                                                  "tflite_quantization")
+            if getattr(made, part) != getattr(recipe, part)]
+    theirs, ours = [s.name for s in recipe.steps], [s.name for s in made.steps]
+    if theirs != ours:
+        return [*said, f"its steps are {theirs}, the search makes {ours}"]
+    for step, mine in zip(recipe.steps, made.steps, strict=True):
+        for f in dataclasses.fields(step.config):
+            value, searched = getattr(step.config, f.name), getattr(mine.config, f.name)
+            if value != searched:
+                said.append(f"{step.name} {f.name} = {value!r} (the search's: {searched!r})")
+    return said
 
 
 def _choice(trial, name: str, choices: tuple):
