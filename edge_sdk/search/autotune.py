@@ -9,8 +9,8 @@ sampler takes over from there. The objectives are (accuracy up, p50 down, size d
 front is every complete trial no other trial beats on all three. The chosen point is the fastest
 (or smallest) front point that loses at most `max_accuracy_drop` points against the FP32 teacher's
 validation accuracy; its recipe is written out and built through the normal build, guard included,
-so its test accuracy is measured once, at the end. Where the guard refuses it, the next point within
-the budget is built (front points first, then dominated ones). Trials that train stop early when,
+so its test accuracy is measured once, at the end. Where the guard refuses it, the next fastest (or
+smallest) point within the budget is built, on the front or not. Trials that train stop early when,
 after an epoch, their validation accuracy is already HOPELESS points below the budget. Storage,
 resume and many workers work as in `edge-sdk distill` (search/study.py).
 """
@@ -43,7 +43,7 @@ class Result:
     budget: float  # points
     rows: tuple[dict, ...]  # every trial of the study
     front: tuple[int, ...]  # trial numbers on the Pareto front
-    candidates: tuple[int, ...]  # within the budget: front points, then the others; each best first by the objective
+    candidates: tuple[int, ...]  # within the budget, best first by the objective
     chosen: int | None  # the first candidate whose bundle passed the build's guard (the first, unbuilt)
     latency: str  # how p50 was obtained: "measured on this host" or a latency model's description
     files: dict = field(default_factory=dict)  # name -> path of what was written
@@ -274,12 +274,13 @@ def _result(study, target: str, teacher_accuracy: float, budget: float, objectiv
     front = pareto_front(complete)
     within = [r for r in complete if 100 * (teacher_accuracy - r["accuracy"]) <= budget + 1e-9]
     key = "p50_ms" if objective == "latency" else "size_mb"
-    # Front points first, then the dominated ones within the budget: the build's guard on the test
-    # split may refuse every front point (a validation lead of a few texts), and a dominated point
-    # such as the unpruned model is still a bundle within the budget.
+    # Every point within the budget, best first by the objective (the first is a front point: one
+    # that beat it would be within the budget too). Dominated points stay as fallbacks: the build's
+    # guard on the test split may refuse the front's (a validation lead of a few texts), and the next
+    # fastest point that passes, front or not, is what the user asked for.
     on_front = {r["number"] for r in front}
-    candidates = tuple(r["number"] for r in sorted(within, key=lambda r: (r["number"] not in on_front, r[key],
-                                                                          -r["accuracy"])))
+    candidates = tuple(r["number"] for r in sorted(within, key=lambda r: (r[key], -r["accuracy"],
+                                                                          r["number"] not in on_front)))
     how = "measured on this host (1 thread)" if host or latency is None else f"predicted ({latency.source})"
     if not host and latency is None:
         how = "measured on this host (1 thread), standing in for the target: refit with `edge-sdk latency fit`"
