@@ -94,8 +94,10 @@ def autotune(target, data, model, trials, max_accuracy_drop, objective, storage,
     """Search the build's knobs for the fastest (or smallest) bundle within an accuracy budget.
 
     A multi-objective Optuna study (validation accuracy, p50 on the target, size) over student depth,
-    heads and FFN neurons kept, and vocabulary trimming; writes OUT/front.md, OUT/front.png,
-    OUT/trials.json and OUT/recipe.toml, then builds the chosen recipe into OUT/<target>.
+    heads and FFN neurons kept, vocabulary trimming, low-rank embeddings and weight precision. Its
+    first trials are the uncompressed model and the built-in recipes the knobs can make (--start).
+    Writes OUT/front.md, OUT/front.png, OUT/trials.json and OUT/recipe.toml, then builds the chosen
+    recipe into OUT/<target>.
 
     \b
     Example:
@@ -131,6 +133,7 @@ def prune(target, data, model, trials, max_accuracy_drop, objective, storage, la
     """Search how much structured pruning to apply: heads and FFN neurons kept, each trial recovered by
     distillation, measured as the target's file (validation accuracy, p50, size).
 
+    The first trials are the unpruned model and recipe `pruned` when the knobs can make it (--start).
     Writes OUT/front.md, OUT/front.png (accuracy against p50, area by size), OUT/trials.json and
     OUT/recipe.toml (the fastest or smallest pruning within the budget), then builds it.
 
