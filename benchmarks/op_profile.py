@@ -34,7 +34,8 @@ def profile(bundle: Path, texts: list[str], top: int) -> None:
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "profile")
-    session = ort.InferenceSession(str(bundle / pipe.model.file), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(bundle / pipe.model.file), options, providers=["CPUExecutionProvider"],
+                                   disabled_optimizers=list(pipe.model.disabled_optimizers) or None)  # as the manifest
     for feed in feeds[:WARMUP] + feeds:
         session.run(None, feed)
     events = json.loads(Path(session.end_profiling()).read_text())

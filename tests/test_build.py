@@ -100,6 +100,29 @@ def test_target_specific_models(built):
     assert all(n.domain in ("", "ai.onnx") for n in wasm.graph.node), "web-wasm must use standard ops only"
 
 
+def test_host_timed_targets_choose_among_four_graph_variants(built):
+    """x86 (timed on this host): plain or fused graph, each with and without SkipLayerNormalization;
+    the variant kept is the one the manifest opens (its session's disabled optimizers)."""
+    import onnx
+
+    from edge_runtime import Pipeline
+
+    bundle = built["out"] / "x86-avx512-vnni"
+    model = Manifest.read(bundle).models[0]
+    choice = model.metrics["graph_choice"]
+    assert set(choice["p50_ms"]) == {"plain", "plain, LayerNorm unfused", "fused", "fused, LayerNorm unfused"}
+    unfused = choice["kept"].endswith("LayerNorm unfused")
+    assert model.disabled_optimizers == (("SkipLayerNormFusion",) if unfused else ())
+    ops = {n.op_type for n in onnx.load(str(bundle / model.file)).graph.node}
+    assert ("SkipLayerNormalization" in ops) == (choice["kept"] == "fused")
+    assert ("Attention" in ops or "QAttention" in ops) == choice["kept"].startswith("fused")
+    pipe = Pipeline.load(bundle)
+    assert pipe([" hello"])[0]["label"] in pipe.labels
+    # arm64 is not timed here: its choice stays between the plain and the fused graph
+    arm = Manifest.read(built["out"] / "arm64").models[0]
+    assert set(arm.metrics["graph_choice"]["p50_ms"]) == {"plain", "fused"} and arm.disabled_optimizers == ()
+
+
 def test_report_written(built):
     report = (built["out"] / "report.md").read_text()
     assert "PyTorch FP32 teacher" in report and "x86-avx512-vnni" in report

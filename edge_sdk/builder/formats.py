@@ -20,7 +20,7 @@ from ..export.onnx import compare_logits, export_onnx, onnx_logits
 from ..files import atomic_write_text
 from ..profiles import ModelSpec, OnnxQuantization, TargetProfile, TFLiteQuantization
 from .cache import StepCache
-from .graph_choice import choose_graph
+from .graph_choice import UNFUSED_LAYER_NORM, choose_graph
 from .progress import Progress
 
 # How close each precision must stay to PyTorch on the validation texts: (max abs diff, argmax agreement).
@@ -101,28 +101,41 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
         check = compare_logits(f"{spec.file} (QDQ from QAT)", onnx_logits(path, source.batches), source.logits,
                                atol=atol, min_argmax_agreement=agreement)
         return path, {"validation": check.as_dict(), "integer": integer_summary(path), **counted}
-    candidates = {"plain": quantize_graph(fp32, spec.quantization, calibration, cache)}
+    plain = quantize_graph(fp32, spec.quantization, calibration, cache)
+    candidates: dict[str, tuple[Path, tuple[str, ...]]] = {"plain": (plain, ())}
     info: dict[str, Any] = dict(counted)
+    # Only where this host times the target: onnxruntime's kernels differ from one CPU to another.
+    unfuse_layer_norm = profile.host_timing and spec.quantization.method != "weight-only"
+    if unfuse_layer_norm:
+        candidates["plain, LayerNorm unfused"] = (plain, UNFUSED_LAYER_NORM)
     # Weight-only quantization finds its weights in MatMul and Gather nodes; fused Attention and
     # EmbedLayerNormalization hold them inside, and the "int4" file stayed FP32 (54 MB, 3 layers).
     if profile.graph_optimization and spec.quantization.method != "weight-only":
         shape = attention_shape(source.model)
         if shape:
             fused, fused_ops = fuse_graph(fp32, shape, cache)
-            candidates["fused"] = quantize_graph(fused, spec.quantization, calibration, cache)
+            candidates["fused"] = (quantize_graph(fused, spec.quantization, calibration, cache), ())
             info["fused_operators"] = fused_ops
+            if unfuse_layer_norm:
+                apart, _ = fuse_graph(fp32, shape, cache, skip_layer_norm=False)
+                candidates["fused, LayerNorm unfused"] = (quantize_graph(apart, spec.quantization, calibration, cache),
+                                                          UNFUSED_LAYER_NORM)
         else:
             info["fused_operators"] = "skipped: layers with different head counts (pruned)"
-    checks = {name: compare_logits(f"{spec.file} ({name} graph)", onnx_logits(path, source.batches), source.logits,
+    files = {path: name for name, (path, _) in reversed(candidates.items())}  # each file once, by its first name
+    checks = {path: compare_logits(f"{spec.file} ({name} graph)", onnx_logits(path, source.batches), source.logits,
                                    atol=atol, min_argmax_agreement=agreement)
-              for name, path in candidates.items()}
+              for path, name in files.items()}
     kept, choice = choose_graph(candidates, source.batches, source.input_names)
     if choice:
         info["graph_choice"] = choice
-        progress.note("fused vs plain graph, batch-1 p50: "
+        progress.note("graph variants, batch-1 p50: "
                       + ", ".join(f"{n} {t:.2f} ms" for n, t in choice["p50_ms"].items()) + f" -> {kept}")
-    info["validation"] = checks[kept].as_dict()
-    return candidates[kept], info
+    path, disabled = candidates[kept]
+    info["validation"] = checks[path].as_dict()
+    if disabled:
+        info["disabled_optimizers"] = list(disabled)
+    return path, info
 
 
 def gflop(graph: Path) -> float | None:
@@ -164,16 +177,19 @@ def attention_shape(model) -> tuple[int, int] | None:
     return shapes.pop() if len(shapes) == 1 else None
 
 
-def fuse_graph(fp32: Path, shape: tuple[int, int], cache: StepCache) -> tuple[Path, dict]:
+def fuse_graph(fp32: Path, shape: tuple[int, int], cache: StepCache, skip_layer_norm: bool = True
+               ) -> tuple[Path, dict]:
     from ..optimize.fuse import fuse_transformer
 
     heads, width = shape
 
     def make(out: Path) -> None:
-        operators = fuse_transformer(fp32, out / "model.onnx", num_heads=heads, hidden_size=width)
+        operators = fuse_transformer(fp32, out / "model.onnx", num_heads=heads, hidden_size=width,
+                                     skip_layer_norm=skip_layer_norm)
         atomic_write_text(out / "fusion.json", json.dumps(operators))
 
-    entry = cache.get_or_make("fused", {"graph": fp32.parent.name, "heads": heads, "width": width}, make)
+    key = {"graph": fp32.parent.name, "heads": heads, "width": width}
+    entry = cache.get_or_make("fused", key if skip_layer_norm else {**key, "skip_layer_norm": False}, make)
     return entry / "model.onnx", json.loads((entry / "fusion.json").read_text())
 
 

@@ -81,11 +81,14 @@ def single_rows(batches: list[dict[str, np.ndarray]], n: int) -> list[dict[str, 
 
 
 def batch1_p50(candidates: dict[str, Path], batches: list[dict[str, np.ndarray]], input_names: tuple[str, ...],
-               queries: int = 64, rounds: int = 3) -> dict[str, float]:
-    """Median batch-1 latency (ms, 1 thread) of each ONNX file, rounds interleaved against drift."""
+               queries: int = 64, rounds: int = 3, disabled: dict[str, tuple[str, ...]] | None = None
+               ) -> dict[str, float]:
+    """Median batch-1 latency (ms, 1 thread) of each ONNX file, rounds interleaved against drift;
+    `disabled`: per candidate, the onnxruntime optimizers its session is opened without."""
     from edge_runtime.backends.onnx import OnnxBackend
 
-    backends = {name: OnnxBackend(path, threads=1, providers=None, input_names=input_names)
+    backends = {name: OnnxBackend(path, threads=1, providers=None, input_names=input_names,
+                                  disabled_optimizers=(disabled or {}).get(name, ()))
                 for name, path in candidates.items()}
     rows = single_rows(batches, queries)
     samples: dict[str, list[float]] = {name: [] for name in backends}

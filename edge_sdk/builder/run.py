@@ -188,7 +188,8 @@ def build_target(profile: TargetProfile, recipe: Recipe, data: LabelledData, sou
                                 input_names=source.input_names,
                                 sequence_length=(spec.sequence_length or profile.max_length)
                                 if spec.format == "tflite" else None,
-                                tolerance=spec.tolerance, metrics=info), path))
+                                tolerance=spec.tolerance, metrics=info,
+                                disabled_optimizers=tuple(info.get("disabled_optimizers", ()))), path))
     threshold = None
     if recipe.oos_threshold == "fit" and data.oos_id is not None:
         from .threshold import fit_threshold

@@ -46,7 +46,7 @@ def evaluate(recipe: Recipe, profile: TargetProfile, teacher_dir: Path, context:
     path, info = make_model_file(spec, profile, source, calibration, context.cache, context.progress)
     entry = ModelFile(spec.file, spec.format, spec.precision, source.input_names,
                       sequence_length=(spec.sequence_length or profile.max_length) if spec.format == "tflite" else None,
-                      tolerance=spec.tolerance)
+                      tolerance=spec.tolerance, disabled_optimizers=tuple(info.get("disabled_optimizers", ())))
     bundle = work / "bundle"
     write_bundle(bundle, tokenizer_path=source_dir / TOKENIZER_FILE, models=[(entry, path)],
                  fixture_texts=list(context.data.validation.texts[:4]), max_length=profile.max_length,

@@ -45,6 +45,10 @@ class ModelFile:
     tolerance: float = 1e-4
     # What the build measured for this file: accuracy, size, latency.
     metrics: dict[str, Any] = field(default_factory=dict)
+    # onnxruntime graph optimizers the session is created without, because the build measured the
+    # file faster without them (e.g. "SkipLayerNormFusion": its CPU kernel is slower than the Add and
+    # LayerNormalization it replaces on short queries). Names onnxruntime does not know are ignored.
+    disabled_optimizers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,13 @@ def _model(value: Any, field: str, files: dict[str, str]) -> dict[str, Any]:
         "sequence_length": None if length is None else _int(length, f"{field}.sequence_length", 1, MAX_LENGTH_RANGE[1]),
         "tolerance": _number(data.get("tolerance", 1e-4), f"{field}.tolerance", 0.0, math.inf),
         "metrics": _object(data.get("metrics", {}), f"{field}.metrics"),
+        "disabled_optimizers": _strings(data.get("disabled_optimizers", []), f"{field}.disabled_optimizers", 16),
     }
+
+
+def _strings(value: Any, field: str, most: int) -> tuple[str, ...]:
+    items = _list(value, field, 0, most)
+    return tuple(_string(item, f"{field}[{i}]", 1, MAX_STRING_CHARS) for i, item in enumerate(items))
 
 
 def _execution(execution: dict[str, Any]) -> None:

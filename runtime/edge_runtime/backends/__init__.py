@@ -20,7 +20,8 @@ def load_backend(path: Path, model: ModelFile, *, threads: int | None, providers
     if model.backend == "onnx":
         from .onnx import OnnxBackend
 
-        return OnnxBackend(path, threads=threads, providers=providers, input_names=model.input_names)
+        return OnnxBackend(path, threads=threads, providers=providers, input_names=model.input_names,
+                           disabled_optimizers=model.disabled_optimizers)
     from .tflite import TFLiteBackend
 
     return TFLiteBackend(str(path), threads=threads, input_names=model.input_names,

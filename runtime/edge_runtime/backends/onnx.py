@@ -44,7 +44,7 @@ def choose_providers(requested: tuple[str, ...] | None, available: list[str]) ->
 
 class OnnxBackend:
     def __init__(self, path: Path, *, threads: int | None, providers: tuple[str, ...] | None,
-                 input_names: tuple[str, ...]):
+                 input_names: tuple[str, ...], disabled_optimizers: tuple[str, ...] = ()):
         path = Path(path)
         try:
             import onnxruntime as ort
@@ -59,7 +59,8 @@ class OnnxBackend:
         options.add_session_config_entry("session.load_model_format", "ONNX")
         chosen = choose_providers(providers, ort.get_available_providers())
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=chosen)
+            self.session = ort.InferenceSession(str(path), options, providers=chosen,
+                                                disabled_optimizers=list(disabled_optimizers) or None)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise BundleError(f"onnxruntime cannot load {path.name}: {_first_line(exc)}") from None
         active = self.session.get_providers()
