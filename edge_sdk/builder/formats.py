@@ -101,27 +101,8 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
         check = compare_logits(f"{spec.file} (QDQ from QAT)", onnx_logits(path, source.batches), source.logits,
                                atol=atol, min_argmax_agreement=agreement)
         return path, {"validation": check.as_dict(), "integer": integer_summary(path), **counted}
-    plain = quantize_graph(fp32, spec.quantization, calibration, cache)
-    candidates: dict[str, tuple[Path, tuple[str, ...]]] = {"plain": (plain, ())}
     info: dict[str, Any] = dict(counted)
-    # Only where this host times the target: onnxruntime's kernels differ from one CPU to another.
-    unfuse_layer_norm = profile.host_timing and spec.quantization.method != "weight-only"
-    if unfuse_layer_norm:
-        candidates["plain, LayerNorm unfused"] = (plain, UNFUSED_LAYER_NORM)
-    # Weight-only quantization finds its weights in MatMul and Gather nodes; fused Attention and
-    # EmbedLayerNormalization hold them inside, and the "int4" file stayed FP32 (54 MB, 3 layers).
-    if profile.graph_optimization and spec.quantization.method != "weight-only":
-        shape = attention_shape(source.model)
-        if shape:
-            fused, fused_ops = fuse_graph(fp32, shape, cache)
-            candidates["fused"] = (quantize_graph(fused, spec.quantization, calibration, cache), ())
-            info["fused_operators"] = fused_ops
-            if unfuse_layer_norm:
-                apart, _ = fuse_graph(fp32, shape, cache, skip_layer_norm=False)
-                candidates["fused, LayerNorm unfused"] = (quantize_graph(apart, spec.quantization, calibration, cache),
-                                                          UNFUSED_LAYER_NORM)
-        else:
-            info["fused_operators"] = "skipped: layers with different head counts (pruned)"
+    candidates = graph_variants(spec, profile, source, fp32, calibration, cache, info)
     files = {path: name for name, (path, _) in reversed(candidates.items())}  # each file once, by its first name
     checks = {path: compare_logits(f"{spec.file} ({name} graph)", onnx_logits(path, source.batches), source.logits,
                                    atol=atol, min_argmax_agreement=agreement)
@@ -136,6 +117,35 @@ def make_model_file(spec: ModelSpec, profile: TargetProfile, source: Exportable,
     if disabled:
         info["disabled_optimizers"] = list(disabled)
     return path, info
+
+
+def graph_variants(spec: ModelSpec, profile: TargetProfile, source: Exportable, fp32: Path, calibration: Calibration,
+                   cache: StepCache, info: dict) -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """The quantized files a build may ship for `spec`, each with the onnxruntime optimizers its
+    session disables (graph_choice.py says which ship); notes the fusion in `info`."""
+    plain = quantize_graph(fp32, spec.quantization, calibration, cache)
+    candidates: dict[str, tuple[Path, tuple[str, ...]]] = {"plain": (plain, ())}
+    # Weight-only quantization finds its weights in MatMul and Gather nodes; fused Attention and
+    # EmbedLayerNormalization hold them inside, and the "int4" file stayed FP32 (54 MB, 3 layers).
+    if spec.quantization.method == "weight-only":
+        return candidates
+    # LayerNorm apart only where this host times the target: onnxruntime's kernels differ by CPU.
+    apart = profile.host_timing
+    if apart:
+        candidates["plain, LayerNorm unfused"] = (plain, UNFUSED_LAYER_NORM)
+    if not profile.graph_optimization:
+        return candidates
+    shape = attention_shape(source.model)
+    if not shape:
+        info["fused_operators"] = "skipped: layers with different head counts (pruned)"
+        return candidates
+    fused, info["fused_operators"] = fuse_graph(fp32, shape, cache)
+    candidates["fused"] = (quantize_graph(fused, spec.quantization, calibration, cache), ())
+    if apart:
+        unfused, _ = fuse_graph(fp32, shape, cache, skip_layer_norm=False)
+        candidates["fused, LayerNorm unfused"] = (quantize_graph(unfused, spec.quantization, calibration, cache),
+                                                  UNFUSED_LAYER_NORM)
+    return candidates
 
 
 def gflop(graph: Path) -> float | None:
