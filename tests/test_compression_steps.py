@@ -39,6 +39,9 @@ def test_prune_step_ships_a_physically_smaller_graph(tmp_path, built):  # noqa: 
     manifest = Manifest.read(bundle)
     (step,) = [e for e in manifest.source["lineage"] if e["step"] == "prune"]
     assert step["plan"]["layers"] == [0] and step["parameters"]["after"] < step["parameters"]["before"]
+    # recovery ended with the bias correction on the validation texts (distill/bias.py)
+    correction = step["bias_correction"]
+    assert correction["texts"] > 0 and 0 <= correction["agreement_after"] <= 1
     assert set(step["plan"]["heads"]) == {"0", "1"}  # one of the two heads removed in each layer
     # the tiny BERT: hidden 32, 2 heads of 16, FFN 64 -> one layer, one head of 16, FFN 32 (ONNX
     # stores MatMul weights as [in, out]; a fused graph may concatenate q, k, v)

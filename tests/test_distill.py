@@ -488,12 +488,17 @@ def test_cli_end_to_end(teacher_dir, distill_data_dir, tmp_path):
                     "--max-length", 32, "--out", tmp_path / "again")
     assert again.exit_code == 0, again.output
     assert "student (1 process(es))" in again.output and (tmp_path / "again" / "student" / "config.json").is_file()
-    # --augment and --hidden-weight reach the student's recorded config.
+    # the saved student's bias was corrected on the validation texts (distill/bias.py)
+    correction = json.loads((tmp_path / "again" / "student" / "distillation.json").read_text())["bias_correction"]
+    assert correction["texts"] > 0 and 0 <= correction["validation_accuracy_before"] <= 1
+    # --augment, --hidden-weight and --no-bias-correction reach the student's recorded config.
     augmented = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--params", out / "best_params.json",
-                        "--max-length", 32, "--augment", 1, "--hidden-weight", 0.5, "--out", tmp_path / "augmented")
+                        "--max-length", 32, "--augment", 1, "--hidden-weight", 0.5, "--no-bias-correction",
+                        "--out", tmp_path / "augmented")
     assert augmented.exit_code == 0, augmented.output
     record = json.loads((tmp_path / "augmented" / "student" / "distillation.json").read_text())
     assert record["config"]["augment"] == 1 and record["config"]["hidden_weight"] == 0.5
+    assert record["config"]["bias_correction"] is False and "bias_correction" not in record
 
 
 def test_cli_is_registered_on_edge_sdk():

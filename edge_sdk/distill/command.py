@@ -127,11 +127,14 @@ def print_table(rows, teacher_accuracy: dict) -> None:
 @click.option("--hidden-weight", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
               help="Weight of a hidden-state loss pulling each student layer towards the teacher layer it "
                    "replaces (the teacher then runs on every batch: slower epochs); 0: logits only.")
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="Re-fit the student's classifier bias to the teacher's outputs on the validation texts "
+                   "(no labels read) after training.")
 @click.option("--max-length", type=click.IntRange(min=8), default=64, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def distill(teacher, data, layers, depths, student, trials, epoch_range, alpha_range, t_range, lr_range, storage,
-            study_name, out_dir, params_file, augment, hidden_weight, max_length, batch_size, seed):
+            study_name, out_dir, params_file, augment, hidden_weight, bias_correction, max_length, batch_size, seed):
     """Distil a fine-tuned teacher into a smaller student, searching alpha, T, learning rate and epochs.
 
     \b
@@ -158,7 +161,7 @@ def distill(teacher, data, layers, depths, student, trials, epoch_range, alpha_r
     dataset = load_data(data, seed=seed)
     layer_list, depth_list = _student_layers(teacher, dataset, layers, depths)
     base = DistillConfig(layers=layer_list, student=student, max_length=max_length, batch_size=batch_size, seed=seed,
-                         augment=augment, hidden_weight=hidden_weight)
+                         augment=augment, hidden_weight=hidden_weight, bias_correction=bias_correction)
     if params is not None:
         _train_one(teacher, dataset, out_dir, base, params, layer_list)
     else:

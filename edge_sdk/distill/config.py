@@ -33,6 +33,9 @@ class DistillConfig:
     augment: int = 0  # perturbed copies of each training text, trained on the teacher's outputs (augment.py)
     hidden_weight: float = 0.0  # weight of the hidden-state MSE to the teacher's layers (loss.py); 0: off
     precision: Precision = "auto"  # bf16 mixed precision where the hardware has it (train/precision.py)
+    # the saved student's classifier bias re-fitted to the teacher's outputs on the validation texts
+    # (bias.py); CLINC150, 3-layer MiniLM student: +0.9 test points (BENCHMARKS.md)
+    bias_correction: bool = True
 
     def __post_init__(self):
         check(0.0 <= self.alpha <= 1.0, f"alpha must lie in [0, 1], got {self.alpha}")

@@ -173,6 +173,17 @@ def test_accuracy(model, tokenizer, data: LabelledData, max_length: int) -> floa
     return float((logits.argmax(-1) == np.asarray(data.test.labels)).mean())
 
 
+def corrected_bias(model, prepared: Prepared, config: DistillConfig) -> tuple[float, dict] | None:
+    """bias.py's correction of a trained student where the config asks for it and there are
+    validation texts: (validation accuracy after it, its record); None otherwise."""
+    if not (config.bias_correction and len(prepared.data.validation)):
+        return None
+    from .bias import correct_on_validation
+
+    return correct_on_validation(model.eval(), prepared.tokenizer, prepared.data, prepared.logits.validation,
+                                 config.max_length)
+
+
 def save_student(trainer, tokenizer, out_dir: str | Path, record: dict) -> Path:
     """Write the student (HF folder + tokenizer + distillation.json) to `out_dir`, replacing it atomically."""
     out = Path(out_dir)
@@ -199,7 +210,11 @@ def distill(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path,
     prepared = prepare(teacher_dir, data, config.max_length, cache_dir=work_dir / "cache",
                        augment=config.augment, seed=config.seed, student=config.student)
     trainer, val_acc = train_student(prepared, config, work_dir / "trainer", callbacks=callbacks, progress=progress)
+    correction = corrected_bias(trainer.model, prepared, config)
+    if correction:
+        val_acc, correction = correction
     record = {"config": config.as_dict(), "precision": resolve(config.precision), "validation_accuracy": val_acc,
+              **({"bias_correction": correction} if correction else {}),
               "test_accuracy": test_accuracy(trainer.model, prepared.tokenizer, data, config.max_length),
               "teacher_accuracy": prepared.teacher_accuracy(), "world_size": trainer.args.world_size,
               "teacher": str(Path(teacher_dir).resolve()), "data_fingerprint": data.fingerprint}

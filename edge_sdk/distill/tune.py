@@ -30,7 +30,7 @@ from ..search import study as studies
 from ..search.storage import default_storage, shown
 from .config import RECORD, DistillConfig
 from .student import check_layers, every_other_layer, spread_layers
-from .train import Prepared, prepare, save_student, test_accuracy, train_student
+from .train import Prepared, corrected_bias, prepare, save_student, test_accuracy, train_student
 
 PARAMS = ("alpha", "temperature", "learning_rate", "epochs", "layers")
 
@@ -189,6 +189,9 @@ def search(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path, *, 
         try:
             trainer, accuracy = train_student(prepared, config, work, callbacks=[pruning_callback(trial)],
                                               progress=progress)
+            correction = corrected_bias(trainer.model, prepared, config)
+            if correction:
+                accuracy, _ = correction
             with locked(out_dir / ".lock"):
                 if accuracy > _kept_accuracy(student_dir):
                     save_student(trainer, prepared.tokenizer, student_dir, {
