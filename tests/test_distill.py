@@ -491,6 +491,7 @@ def test_cli_end_to_end(teacher_dir, distill_data_dir, tmp_path):
     # the saved student's bias was corrected on the validation texts (distill/bias.py)
     correction = json.loads((tmp_path / "again" / "student" / "distillation.json").read_text())["bias_correction"]
     assert correction["texts"] > 0 and 0 <= correction["validation_accuracy_before"] <= 1
+    assert 0 <= correction["test_accuracy_before"] <= 1
     # --augment, --hidden-weight and --no-bias-correction reach the student's recorded config.
     augmented = run_cli("--teacher", teacher_dir, "--data", distill_data_dir, "--params", out / "best_params.json",
                         "--max-length", 32, "--augment", 1, "--hidden-weight", 0.5, "--no-bias-correction",

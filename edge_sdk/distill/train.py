@@ -210,12 +210,14 @@ def distill(teacher_dir: str | Path, data: LabelledData, out_dir: str | Path,
     prepared = prepare(teacher_dir, data, config.max_length, cache_dir=work_dir / "cache",
                        augment=config.augment, seed=config.seed, student=config.student)
     trainer, val_acc = train_student(prepared, config, work_dir / "trainer", callbacks=callbacks, progress=progress)
+    test_acc = test_accuracy(trainer.model, prepared.tokenizer, data, config.max_length)
     correction = corrected_bias(trainer.model, prepared, config)
-    if correction:
+    if correction:  # what it changed on test, for the record: the same model before and after
         val_acc, correction = correction
+        correction["test_accuracy_before"] = round(test_acc, 4)
+        test_acc = test_accuracy(trainer.model, prepared.tokenizer, data, config.max_length)
     record = {"config": config.as_dict(), "precision": resolve(config.precision), "validation_accuracy": val_acc,
-              **({"bias_correction": correction} if correction else {}),
-              "test_accuracy": test_accuracy(trainer.model, prepared.tokenizer, data, config.max_length),
+              **({"bias_correction": correction} if correction else {}), "test_accuracy": test_acc,
               "teacher_accuracy": prepared.teacher_accuracy(), "world_size": trainer.args.world_size,
               "teacher": str(Path(teacher_dir).resolve()), "data_fingerprint": data.fingerprint}
     save_student(trainer, prepared.tokenizer, out_dir, record)
