@@ -33,7 +33,7 @@ def test_correction_moves_the_model_logits_by_the_fitted_shift():
     with torch.no_grad():
         before = model(**inputs).logits.numpy()
     teacher = before + np.array([0.0, 1.5, -0.7])  # a teacher that differs by a bias alone
-    record = correct_bias(model, before, teacher)
+    _, record = correct_bias(model, before, teacher)
     with torch.no_grad():
         after = model(**inputs).logits.numpy()
     shift = np.broadcast_to(fit_logit_bias(before, teacher), before.shape)

@@ -51,19 +51,20 @@ def classifier_output(model):
     return layers[-1]
 
 
-def correct_bias(model, student_logits: np.ndarray, teacher_logits: np.ndarray) -> dict:
-    """Fit the bias on held-out texts and add it to `model`'s classifier in place; returns what the
-    lineage records: the shift's largest entry and the argmax agreement with the teacher before and after."""
+def correct_bias(model, student_logits: np.ndarray, teacher_logits: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Fit the bias on held-out texts and add it to `model`'s classifier in place; returns the
+    corrected logits of those texts (the bias is all that changed) and what the lineage records: the
+    shift's largest entry and the argmax agreement with the teacher before and after."""
     import torch
 
     shift = fit_logit_bias(student_logits, teacher_logits)
     with torch.no_grad():
         head = classifier_output(model)
         head.bias.add_(torch.as_tensor(shift, dtype=head.bias.dtype, device=head.bias.device))
-    wanted = teacher_logits.argmax(-1)
-    return {"texts": len(student_logits), "largest_shift": round(float(np.abs(shift).max()), 4),
-            "agreement_before": round(float(np.mean(student_logits.argmax(-1) == wanted)), 4),
-            "agreement_after": round(float(np.mean((student_logits + shift).argmax(-1) == wanted)), 4)}
+    corrected, wanted = student_logits + shift, teacher_logits.argmax(-1)
+    return corrected, {"texts": len(student_logits), "largest_shift": round(float(np.abs(shift).max()), 4),
+                       "agreement_before": round(float(np.mean(student_logits.argmax(-1) == wanted)), 4),
+                       "agreement_after": round(float(np.mean(corrected.argmax(-1) == wanted)), 4)}
 
 
 def correct_on_validation(model, tokenizer, data, teacher_validation_logits: np.ndarray,
@@ -73,9 +74,8 @@ def correct_on_validation(model, tokenizer, data, teacher_validation_logits: np.
     before)."""
     from .logits import predict_logits
 
-    texts, labels = list(data.validation.texts), np.asarray(data.validation.labels)
-    student = predict_logits(model, tokenizer, texts, max_length)
-    record = correct_bias(model, student, teacher_validation_logits)
-    corrected = predict_logits(model, tokenizer, texts, max_length)
+    labels = np.asarray(data.validation.labels)
+    student = predict_logits(model, tokenizer, list(data.validation.texts), max_length)
+    corrected, record = correct_bias(model, student, teacher_validation_logits)
     record["validation_accuracy_before"] = round(float(np.mean(student.argmax(-1) == labels)), 4)
     return float(np.mean(corrected.argmax(-1) == labels)), record

@@ -34,7 +34,7 @@ class DistillConfig:
     hidden_weight: float = 0.0  # weight of the hidden-state MSE to the teacher's layers (loss.py); 0: off
     precision: Precision = "auto"  # bf16 mixed precision where the hardware has it (train/precision.py)
     # the saved student's classifier bias re-fitted to the teacher's outputs on the validation texts
-    # (bias.py); CLINC150, 3-layer MiniLM student: +0.9 test points (BENCHMARKS.md)
+    # (bias.py); CLINC150, 3-layer MiniLM student: +0.6 test points (BENCHMARKS.md)
     bias_correction: bool = True
 
     def __post_init__(self):

@@ -29,7 +29,7 @@ class Recovery:
     batch_size: int = 32
     max_length: int = 64
     # After training, the classifier bias re-fitted to the source model's outputs on the validation
-    # texts (distill/bias.py): CLINC150, pruned MiniLM, +0.4 to +0.8 test points (BENCHMARKS.md).
+    # texts (distill/bias.py): CLINC150, pruned MiniLMs, +0.3 to +0.8 test points (BENCHMARKS.md).
     bias_correction: bool = True
 
     def check_recovery(self) -> None:
