@@ -12,6 +12,7 @@ the teacher has its head, so nothing is fine-tuned but the QAT step):
   ptq-full   gpu-tensorrt and android-npu with post-training scales on every GEMM: onnxruntime static
              QDQ without exclusions, and the full-integer TFLite from calibrated scales (full-int8)
   qat        gpu-tensorrt and android-npu with --recipe qat: the same formats, scales from training
+  qat-tensorrt  gpu-tensorrt with --recipe qat-tensorrt: QAT of the GEMM inputs only (scope "gemm")
   int4       x86-avx512-vnni with --recipe int4 (4-bit MatMul and embedding weights)
 then `edge-sdk benchmark` over every bundle that was built (1 thread, accuracy at batch 1, 500 timed
 queries), and the argmax agreement of every shipped file with the FP32 teacher on the whole test
@@ -52,6 +53,7 @@ BUILDS = {  # name: (targets, recipe or None for the default)
     "ptq": (["gpu-tensorrt", "x86-avx512-vnni"], None),
     "ptq-full": (["gpu-tensorrt", "android-npu"], "ptq-full"),
     "qat": (["gpu-tensorrt", "android-npu"], "qat"),
+    "qat-tensorrt": (["gpu-tensorrt"], "qat-tensorrt"),
     "int4": (["x86-avx512-vnni"], "int4"),
 }
 

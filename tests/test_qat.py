@@ -54,13 +54,21 @@ def _program(built) -> Path:
 
 def test_qat_step_in_lineage_and_recipe(qat_built):
     assert "step 1 (qat)" in qat_built["log"]
+    # the files are held against the model QAT started from (here the teacher), not QAT's float weights
+    assert "after the recipe's steps" not in qat_built["log"] and "before QAT" not in qat_built["log"]
     for target in ("android-npu", "gpu-tensorrt"):
         manifest = Manifest.read(qat_built["out"] / target)
         assert manifest.recipe["steps"][0]["name"] == "qat"
         qat = manifest.source["lineage"][-1]
         assert [e["step"] for e in manifest.source["lineage"]] == ["teacher", "qat"]
         assert qat["config"]["epochs"] == 1 and 0.0 <= qat["validation_accuracy_int8"] <= 1.0
-        # the guard measured every file (accuracy against the FP32 model after QAT, inside the budget)
+        assert qat["config"]["scope"] == "full"
+        # the int8 program's classifier bias was re-fitted to the FP32 model's softmax (validation texts)
+        correction = qat["bias_correction"]
+        assert correction["validation_accuracy"] == qat["validation_accuracy_int8"]
+        assert {"largest_shift", "agreement_before", "agreement_after", "validation_accuracy_before"} <= set(correction)
+        # the guard measured every file (accuracy against the FP32 model QAT started from, inside the budget)
+        assert manifest.metrics["source_accuracy"] == manifest.metrics["teacher_accuracy"]
         for entry in manifest.models:
             assert {"accuracy", "accuracy_drop_points", "validation", "size_mb"} <= set(entry.metrics)
 
@@ -191,6 +199,41 @@ def test_accuracy_guard_holds_qat_files(qat_built, tmp_path, monkeypatch):
     assert not (out / "android-npu").exists()
 
 
+def test_gemm_scope_recipe_builds_qdq_onnx_for_tensorrt(tmp_path, tiny_model_dir, tiny_data, tiny_cache):
+    """scope = "gemm" end to end: a QDQ ONNX whose every GEMM is int8 and nothing else is quantized
+    (LayerNorm, softmax and GELU read float tensors), through validation and the guard."""
+    import onnx
+
+    from edge_sdk.export.qdq_onnx import float_gemms
+
+    recipe = tmp_path / "tiny-qat-gemm.toml"
+    recipe.write_text(QAT_RECIPE.replace('step = "qat"\n', 'step = "qat"\nscope = "gemm"\n')
+                      .replace('[tflite_quantization]\nmethod = "qat"\n', ''))
+    out = tmp_path / "out"
+    result = edge_sdk("build", "--target", "gpu-tensorrt", "--recipe", recipe, "--model", tiny_model_dir,
+                      "--data", tiny_data, "--out", out, "--cache-dir", tiny_cache, "--latency-queries", "10",
+                      "--max-accuracy-drop", "100")
+    assert result.returncode == 0, result.stdout + result.stderr[-4000:]
+    manifest = Manifest.read(out / "gpu-tensorrt")
+    assert manifest.source["lineage"][-1]["config"]["scope"] == "gemm"
+    path = out / "gpu-tensorrt" / "model.qdq.int8.onnx"
+    assert float_gemms(path) == []
+    graph = onnx.load(str(path)).graph
+    producer = {o: n.op_type for n in graph.node for o in n.output}
+    others = [n for n in graph.node if n.op_type in ("LayerNormalization", "Softmax", "Erf", "Tanh", "Gelu")]
+    assert others and not any(producer.get(i) == "DequantizeLinear" for n in others for i in n.input)
+    assert sum(n.op_type == "QuantizeLinear" for n in graph.node) > 0
+
+
+def test_gemm_scope_is_refused_for_full_integer_tflite(tmp_path, tiny_model_dir):
+    result = edge_sdk("build", "--target", "android-npu", "--recipe", "qat-tensorrt", "--model", tiny_model_dir,
+                      "--out", tmp_path / "o", "--cache-dir", tmp_path / "c", timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "full-integer" in last and "scope = 'gemm'" in last and "--recipe qat" in last
+    assert not (tmp_path / "c" / "teacher").exists()
+
+
 def test_qat_method_without_qat_step_fails_before_training(tmp_path, tiny_model_dir):
     result = edge_sdk("build", "--target", "android-npu", "--model", tiny_model_dir, "--out", tmp_path / "o",
                       "--cache-dir", tmp_path / "c", timeout=300)
@@ -244,6 +287,29 @@ def test_quantizer_leaves_the_mask_add_float():
     softmax_inputs = [n.args[0] for n in nodes if n.target in (aten.softmax.int, aten._softmax.default)]
     assert softmax_inputs and not any(n in marked for n in softmax_inputs)  # scores + mask stay float
     assert sum(n in marked for n in nodes if n.target == aten.add.Tensor) >= 2 * 2 + 2  # residuals + embeddings
+
+
+def test_gemm_scope_quantizes_only_the_gemm_inputs():
+    """scope "gemm" (TensorRT QDQ): every GEMM's inputs int8, nothing else annotated; an unknown
+    scope is refused."""
+    import torch
+    from conftest import tiny_bert
+
+    from edge_sdk.qat.program import export_graph
+    from edge_sdk.qat.quantizer import annotate
+
+    graph = annotate(export_graph(tiny_bert()), qat=True, scope="gemm")
+    aten = torch.ops.aten
+    gemms = (aten.linear.default, aten.matmul.default)
+    nodes = [n for n in graph.graph.nodes if n.op == "call_function"]
+    marked = [n for n in nodes if "quantization_annotation" in n.meta]
+    assert marked and all(n.target in gemms for n in marked)
+    assert all(n in marked for n in nodes if n.target in gemms)
+    for node in marked:
+        annotation = node.meta["quantization_annotation"]
+        assert annotation.output_qspec is None and node.args[0] in annotation.input_qspec_map
+    with pytest.raises(ValueError, match="unknown quantization scope"):
+        annotate(export_graph(tiny_bert()), qat=True, scope="some")
 
 
 def test_qat_graph_trains_with_the_models_own_dropout_rate():

@@ -26,7 +26,8 @@ from ..command import command
                    "int4, ...) or a .toml path.")
 @click.option("--max-accuracy-drop", type=click.FloatRange(min=0), metavar="POINTS",
               help="Accuracy points each shipped file may lose against the FP32 model it is made from: the "
-                   "teacher, or the last model step of the recipe (default: the target profile's budget).")
+                   "teacher, or the last model step of the recipe (for a final qat step, the model it starts from; "
+                   "default: the target profile's budget).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits, training and calibration.")
 @click.option("--no-cache", is_flag=True, help="Recompute every step instead of reusing cached outputs.")
 @click.option("--cache-dir", type=click.Path(path_type=Path),

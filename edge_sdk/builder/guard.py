@@ -4,7 +4,8 @@ stops and nothing reaches the output path.
 
 Two budgets, each against what it is responsible for:
 - a target's `max_accuracy_drop` bounds what export and quantization for that hardware lose
-  against the FP32 model they start from (the teacher, or the last model step's output);
+  against the FP32 model they start from (the teacher, or the last model step's output; for a
+  final qat step, the model QAT started from: its int8 program is what QAT delivers);
 - a recipe's `max_accuracy_drop` bounds what its model steps (distillation, ...) lose against the
   FP32 teacher, checked once before any target is built (`check_model_steps`).
 Drops are compared as they are shown (2 decimals): a drop printed as 1.00 passes a 1.0 budget.

@@ -84,13 +84,19 @@ def build(targets, *, model: str | None = None, data: str | None = None, out: st
     with progress.step(f"model {model_ref}"):
         model_dir = resolve_model(model_ref, cache.root)
     teacher_dir = make_teacher(model_ref, model_dir, chosen.teacher, context)
-    source_dir = run_steps(teacher_dir, chosen.steps, context)
+    # The FP32 model the shipped files are held against: the recipe's last model, or the one a final
+    # qat step starts from. QAT's own float weights are a by-product (fitted to live with int8
+    # rounding); what it delivers is the int8 program, so that is judged against the model before it.
+    steps = chosen.steps
+    qat_last = bool(steps) and steps[-1].name == "qat"
+    float_dir = run_steps(teacher_dir, steps[:-1] if qat_last else steps, context)
     references = {"teacher": measure_reference(teacher_dir, "FP32 teacher", context, latency_queries)}
-    if source_dir != teacher_dir:
-        references["source"] = measure_reference(source_dir, "FP32 model after the recipe's steps", context,
-                                                 latency_queries)
+    if float_dir != teacher_dir:
+        references["source"] = measure_reference(float_dir, "FP32 model before QAT" if qat_last else
+                                                 "FP32 model after the recipe's steps", context, latency_queries)
         check_model_steps(references["teacher"]["accuracy"], references["source"]["accuracy"],
                           chosen.max_accuracy_drop, chosen.name)
+    source_dir = run_steps(float_dir, steps[-1:], context, first=len(steps)) if qat_last else float_dir
     source = load_exportable(source_dir, dataset, validation_count, progress)
     calibration = Calibration(dataset, TextEncoder(source_dir / TOKENIZER_FILE, REFERENCE_LENGTH),
                               source.input_names, seed)
@@ -128,17 +134,25 @@ def with_recipe(profile: TargetProfile, recipe: Recipe, progress: Progress) -> T
 def check_int8_programs(profiles: list[TargetProfile], recipe: Recipe) -> None:
     """Before anything slow: a model file whose int8 scales come from training needs a recipe ending
     in a qat step; full-integer files and QAT need torchao and litert-torch."""
-    methods = {(p.name, m.file): m.quantization.method for p in profiles for m in p.models}
+    files = [(profile.name, model) for profile in profiles for model in profile.models]
     trained = bool(recipe.steps) and recipe.steps[-1].name == "qat"
-    if trained or any(method in ("qat", "full-int8") for method in methods.values()):
+    if trained or any(model.quantization.method in ("qat", "full-int8") for _, model in files):
         from ..qat.program import require_quantization
 
         require_quantization()
-    for (target, file), method in methods.items():
-        if method == "qat" and not trained:
-            raise ConfigError(f"{target}: {file} takes its int8 scales from quantization-aware training, and recipe "
-                              f"{recipe.name!r} has no qat step: build it with --recipe qat (or a recipe ending "
-                              "in a qat step)")
+    for target, model in files:
+        if model.quantization.method != "qat":
+            continue
+        if not trained:
+            raise ConfigError(f"{target}: {model.file} takes its int8 scales from quantization-aware training, and "
+                              f"recipe {recipe.name!r} has no qat step: build it with --recipe qat (or a recipe "
+                              "ending in a qat step)")
+        scope = recipe.steps[-1].config.scope
+        if model.format == "tflite" and scope != "full":
+            raise ConfigError(f"{target}: {model.file} is full-integer, which needs every activation trained in "
+                              f"int8, but recipe {recipe.name!r} trains its qat step with scope = {scope!r} (GEMM "
+                              "inputs only, for QDQ ONNX): use a recipe whose qat step has scope = \"full\" "
+                              "(e.g. --recipe qat)")
 
 
 def measure_reference(model_dir: Path, label: str, context: StepContext, latency_queries: int,

@@ -91,8 +91,9 @@ def _qat(source: Path, out: Path, config: QatConfig, context: StepContext) -> di
 
 
 def _describe_qat(config: QatConfig) -> str:
-    return (f"quantization-aware training: int8 fake-quantization, {config.epochs} epoch(s) distilling from "
-            "the model before")
+    what = "of every GEMM's inputs" if config.scope == "gemm" else "of every activation"
+    return (f"quantization-aware training: int8 fake-quantization {what}, {config.epochs} epoch(s) distilling "
+            "from the model before")
 
 
 MODEL_STEPS: dict[str, ModelStep] = {
@@ -141,9 +142,10 @@ def make_teacher(model_ref: str, model_dir: str, config: TeacherConfig, context:
         return cache.get_or_make("teacher", inputs, make)
 
 
-def run_steps(source: Path, steps, context: StepContext) -> Path:
-    """Apply the recipe's model steps in order; each output is cached under its input and config."""
-    for number, step in enumerate(steps, start=1):
+def run_steps(source: Path, steps, context: StepContext, first: int = 1) -> Path:
+    """Apply the recipe's model steps in order (numbered from `first` in the progress lines); each
+    output is cached under its input and config."""
+    for number, step in enumerate(steps, start=first):
         spec = MODEL_STEPS[step.name]
         inputs = {"model": source.name, "data": context.data.fingerprint, "config": to_table(step.config),
                   "seed": context.seed}

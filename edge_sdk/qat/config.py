@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from ..config import check
 from ..distill.config import DistillConfig
 
+SCOPES = ("full", "gemm")  # what QAT fake-quantizes: qat/quantizer.py
+
 RECORD = "qat.json"  # beside the QAT model: its config and accuracies (bundles copy it into the lineage)
 
 
@@ -22,6 +24,12 @@ class QatConfig:
     # labels (the ranking of the wrong intents) and keep the int8 model's argmax on the FP32 one's.
     alpha: float = 0.1
     temperature: float = 2.0
+    # What is fake-quantized (qat/quantizer.py): "full", every activation, for full-integer TFLite;
+    # "gemm", only GEMM inputs, for QDQ ONNX run by TensorRT (its other ops stay fp16/fp32).
+    scope: str = "full"
+    # After training, the int8 program's classifier bias re-fitted to the FP32 model's softmax on the
+    # validation texts (distill/bias.py): QAT drifts on unseen out-of-scope text like a student does.
+    bias_correction: bool = True
     batch_size: int = 32
     max_length: int = 64  # training truncation; the exported program takes any length up to the model's
     weight_decay: float = 0.0
@@ -30,6 +38,7 @@ class QatConfig:
 
     def __post_init__(self):
         self.distillation()  # the trainer's own config checks the shared fields (alpha, epochs, ...)
+        check(self.scope in SCOPES, f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
         check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
 
     def as_dict(self) -> dict:

@@ -87,13 +87,13 @@ def set_dropout(graph, training: bool) -> None:
         graph.recompile()
 
 
-def prepare_qat(model, input_names: tuple[str, ...] = INPUT_NAMES):
-    """The graph with int8 fake-quantization (quantizer.py), in training mode, ready to fine-tune."""
+def prepare_qat(model, input_names: tuple[str, ...] = INPUT_NAMES, scope: str = "full"):
+    """The graph with int8 fake-quantization of `scope` (quantizer.py), in training mode, ready to fine-tune."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     from .quantizer import transformer_quantizer
 
-    prepared = prepare_qat_pt2e(export_graph(model, input_names), transformer_quantizer(qat=True))
+    prepared = prepare_qat_pt2e(export_graph(model, input_names), transformer_quantizer(qat=True, scope=scope))
     set_dropout(prepared, True)
     return prepared
 

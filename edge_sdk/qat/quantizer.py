@@ -20,11 +20,20 @@ products in float and would quantize the attention-mask add:
   a8w8 recipe quantizes that add too: 13% argmax agreement on CLINC150, export/tflite.py.)
 
 Activations are symmetric int8 (zero point 0), as TensorRT requires; LiteRT takes them as they are.
+
+Two scopes (`SCOPES`): "full" is all of the above, what a full-integer TFLite file needs; "gemm" is
+only the inputs of every GEMM (Linear, attention products), what TensorRT's explicit-precision QDQ
+needs (every MatMul in int8, no float islands) while LayerNorm, softmax, GELU and the residual adds
+run in its own fp16/fp32. The residual stream of BERT-like models has a few outlier dimensions that
+one per-tensor int8 scale cannot hold together with the rest (Bondarenko et al. 2021), which is
+what "full" has to train around and "gemm" never meets.
 """
 
 from __future__ import annotations
 
 import functools
+
+from .config import SCOPES
 
 INT8_MIN, INT8_MAX = -128, 127
 EPS = 2**-12  # smallest scale: keeps an all-zero tensor (a padding-only feature) from dividing by 0
@@ -86,8 +95,11 @@ def _tensor_flow(starts) -> set:
     return seen
 
 
-def annotate(model, qat: bool):
+def annotate(model, qat: bool, scope: str = "full"):
     """Mark the tensors to quantize on the torch.export graph `model` (see the module docstring)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown quantization scope {scope!r}; choose from {', '.join(SCOPES)}")
+    gemm_only = scope == "gemm"
     import torch
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
@@ -105,19 +117,21 @@ def annotate(model, qat: bool):
         annotation = node.meta.get("quantization_annotation") if isinstance(node, torch.fx.Node) else None
         return annotation is not None and annotation.output_qspec is not None
 
-    def mark(node, inputs: dict) -> None:
+    def mark(node, inputs: dict, output: bool = True) -> None:
         node.meta["quantization_annotation"] = QuantizationAnnotation(
             input_qspec_map={n: spec for n, spec in inputs.items() if is_float(n)},
-            output_qspec=act if is_float(node) else None, _annotated=True)
+            output_qspec=act if output and is_float(node) else None, _annotated=True)
 
     for node in nodes:
         if node.op != "call_function" or "quantization_annotation" in node.meta:
             continue
         target, args = node.target, node.args
         if target in ops["linear"]:
-            mark(node, {args[0]: act, args[1]: weight})
+            mark(node, {args[0]: act, args[1]: weight}, output=not gemm_only)
         elif target in ops["matmul"]:
-            mark(node, {args[0]: act, args[1]: act})
+            mark(node, {args[0]: act, args[1]: act}, output=not gemm_only)
+        elif gemm_only:
+            continue
         elif target in ops["embedding"]:
             mark(node, {args[0]: weight})  # aten.embedding(weight, indices)
         elif target in ops["add"] and all(a in activations for a in args[:2]):
@@ -128,14 +142,14 @@ def annotate(model, qat: bool):
     return model
 
 
-def transformer_quantizer(qat: bool):
+def transformer_quantizer(qat: bool, scope: str = "full"):
     """litert-torch's PT2EQuantizer with our annotation: the object both prepare_*_pt2e and the
     LiteRT converter's QuantConfig take."""
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
     class TransformerQuantizer(PT2EQuantizer):
         def annotate(self, model):
-            return annotate(model, qat)
+            return annotate(model, qat, scope)
 
     # global_config is what the LiteRT converter reads to pick static (not dynamic-range) int8 kernels.
     return TransformerQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=False))

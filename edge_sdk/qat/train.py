@@ -12,6 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from ..data import LabelledData
 from ..models import EXPORTABLE, load_classifier, model_input_names
 from .config import RECORD, QatConfig
@@ -36,6 +38,10 @@ def _graph_classifier(graph, input_names: tuple[str, ...], config):
                      "token_type_ids": token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)}
             return SequenceClassifierOutput(logits=self.graph(**{n: feeds[n] for n in self.input_names}))
 
+        @property
+        def device(self):  # where inputs go (distill.logits.predict_logits reads it): the graph's CPU
+            return torch.device("cpu")
+
         def train(self, mode: bool = True):
             # An export graph has dropout baked in as ops: their training flag is an argument.
             set_dropout(self.graph, mode)
@@ -57,6 +63,27 @@ def trained_weights(graph, model) -> None:
         raise RuntimeError(f"the QAT graph lost {len(lost)} weight(s) of the model, e.g. {lost[0]}")
 
 
+def correct_program_bias(program, model, prepared, input_names: tuple[str, ...], max_length: int) -> dict:
+    """distill/bias.py's correction fitted on the int8 `program`'s validation logits against the FP32
+    model's, added to `model`'s classifier bias and copied into the program's (the same parameter:
+    trained_weights made them equal). Returns the record, validation accuracy before and after."""
+    import torch
+
+    from ..distill.bias import classifier_output, correct_bias
+    from ..distill.logits import predict_logits
+
+    labels = np.asarray(prepared.data.validation.labels)
+    logits = predict_logits(_graph_classifier(program, input_names, model.config), prepared.tokenizer,
+                            list(prepared.data.validation.texts), max_length)
+    corrected, record = correct_bias(model, logits, prepared.logits.validation)
+    head = classifier_output(model)
+    name = next(n for n, m in model.named_modules() if m is head)
+    with torch.no_grad():
+        program.get_parameter(f"inner.{name}.bias").copy_(head.bias)
+    record["validation_accuracy_before"] = round(float(np.mean(logits.argmax(-1) == labels)), 4)
+    return {**record, "validation_accuracy": round(float(np.mean(corrected.argmax(-1) == labels)), 4)}
+
+
 def quantization_aware_training(source_dir: str | Path, data: LabelledData, out_dir: str | Path,
                                 config: QatConfig = QatConfig(), work_dir: str | Path | None = None,
                                 progress: bool = True) -> dict:
@@ -71,15 +98,20 @@ def quantization_aware_training(source_dir: str | Path, data: LabelledData, out_
     prepared = prepare(source_dir, data, config.max_length, cache_dir=work_dir / "cache", seed=config.seed)
     model = load_classifier(source_dir, attn=EXPORTABLE)
     names = model_input_names(model)
-    graph = prepare_qat(model, names)
+    graph = prepare_qat(model, names, config.scope)
     student = _graph_classifier(graph, names, model.config)
     # On the CPU: the graph was traced there (device constants such as arange's are baked in), and
     # moving a traced graph to a GPU (torch.export's move_to_device_pass) is not verified here.
     trainer, validation = train_student(prepared, config.distillation(), work_dir / "trainer", progress=progress,
                                         student=student, cpu=True)
-    program = convert(graph)
     trained_weights(graph, model)
+    program = convert(graph)
+    correction = None
+    if config.bias_correction and len(data.validation):
+        correction = correct_program_bias(program, model, prepared, names, config.max_length)
+        validation = correction["validation_accuracy"]
     record = {"config": config.as_dict(), "validation_accuracy_int8": validation,
+              **({"bias_correction": correction} if correction else {}),
               "teacher_accuracy": prepared.teacher_accuracy(), "data_fingerprint": data.fingerprint,
               "input_names": list(names)}
     model.save_pretrained(str(out_dir))
