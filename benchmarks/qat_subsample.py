@@ -115,22 +115,18 @@ def learnt_ranges(teacher: Path, data) -> None:
 
 
 def program_test_accuracy(model_dir: Path, data, input_names) -> float:
-    """The saved int8 program (qat.pt2) in PyTorch on the test split, batches of similar length."""
+    """The saved int8 program (qat.pt2) in PyTorch on the test split, as the step scores validation."""
     import numpy as np
+    from transformers import AutoConfig, AutoTokenizer
 
-    from edge_runtime.tokenize import TextEncoder
-    from edge_sdk.qat.program import PROGRAM, load_program, program_logits
+    from edge_sdk.distill.logits import predict_logits
+    from edge_sdk.qat.program import PROGRAM, load_program
+    from edge_sdk.qat.train import _graph_classifier
 
-    program, names = load_program(model_dir / PROGRAM), tuple(input_names)
-    encoder = TextEncoder(model_dir / "tokenizer.json", 128)
-    texts = list(data.test.texts)
-    order = np.argsort([len(t) for t in texts])
-    predicted = np.zeros(len(texts), dtype=np.int64)
-    for start in range(0, len(texts), 64):
-        rows = order[start:start + 64]
-        feeds = encoder.feeds(encoder.ids([texts[i] for i in rows]), names)
-        predicted[rows] = program_logits(program, [feeds], names).argmax(-1)
-    return float((predicted == np.asarray(data.test.labels)).mean())
+    program = _graph_classifier(load_program(model_dir / PROGRAM).module(), tuple(input_names),
+                                AutoConfig.from_pretrained(str(model_dir)))
+    logits = predict_logits(program, AutoTokenizer.from_pretrained(str(model_dir)), list(data.test.texts), 128)
+    return float((logits.argmax(-1) == np.asarray(data.test.labels)).mean())
 
 
 if __name__ == "__main__":

@@ -68,14 +68,16 @@ def correct_bias(model, student_logits: np.ndarray, teacher_logits: np.ndarray) 
 
 
 def correct_on_validation(model, tokenizer, data, teacher_validation_logits: np.ndarray,
-                          max_length: int) -> tuple[float, dict]:
+                          max_length: int, scored=None) -> tuple[float, dict]:
     """`correct_bias` on `data`'s validation texts against the teacher's logits on them; returns the
     corrected model's validation accuracy and the correction's record (which also keeps the accuracy
-    before)."""
+    before). `scored`: what produces the logits the bias is fitted on, when it is not `model` itself
+    (QAT: the int8 program, whose classifier bias is `model`'s)."""
     from .logits import predict_logits
 
     labels = np.asarray(data.validation.labels)
-    student = predict_logits(model, tokenizer, list(data.validation.texts), max_length)
+    student = predict_logits(scored if scored is not None else model, tokenizer, list(data.validation.texts),
+                             max_length)
     corrected, record = correct_bias(model, student, teacher_validation_logits)
     record["validation_accuracy_before"] = round(float(np.mean(student.argmax(-1) == labels)), 4)
     return float(np.mean(corrected.argmax(-1) == labels)), record

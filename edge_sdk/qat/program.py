@@ -136,6 +136,7 @@ def load_program(path: Path):
     export from, never shipped in a bundle)."""
     import torch
 
+    require_quantization()  # torchao registers the quantize/dequantize ops the archive names
     return torch.export.load(str(path))
 
 

@@ -12,8 +12,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from ..data import LabelledData
 from ..models import EXPORTABLE, load_classifier, model_input_names
 from .config import RECORD, QatConfig
@@ -63,25 +61,22 @@ def trained_weights(graph, model) -> None:
         raise RuntimeError(f"the QAT graph lost {len(lost)} weight(s) of the model, e.g. {lost[0]}")
 
 
-def correct_program_bias(program, model, prepared, input_names: tuple[str, ...], max_length: int) -> dict:
+def correct_program_bias(program, model, prepared, input_names: tuple[str, ...], max_length: int):
     """distill/bias.py's correction fitted on the int8 `program`'s validation logits against the FP32
     model's, added to `model`'s classifier bias and copied into the program's (the same parameter:
-    trained_weights made them equal). Returns the record, validation accuracy before and after."""
+    trained_weights made them equal). Returns (corrected validation accuracy, record)."""
     import torch
 
-    from ..distill.bias import classifier_output, correct_bias
-    from ..distill.logits import predict_logits
+    from ..distill.bias import classifier_output, correct_on_validation
 
-    labels = np.asarray(prepared.data.validation.labels)
-    logits = predict_logits(_graph_classifier(program, input_names, model.config), prepared.tokenizer,
-                            list(prepared.data.validation.texts), max_length)
-    corrected, record = correct_bias(model, logits, prepared.logits.validation)
+    accuracy, record = correct_on_validation(model, prepared.tokenizer, prepared.data, prepared.logits.validation,
+                                             max_length, scored=_graph_classifier(program, input_names, model.config))
     head = classifier_output(model)
     name = next(n for n, m in model.named_modules() if m is head)
     with torch.no_grad():
         program.get_parameter(f"inner.{name}.bias").copy_(head.bias)
-    record["validation_accuracy_before"] = round(float(np.mean(logits.argmax(-1) == labels)), 4)
-    return {**record, "validation_accuracy": round(float(np.mean(corrected.argmax(-1) == labels)), 4)}
+    accuracy = round(accuracy, 4)
+    return accuracy, {**record, "validation_accuracy": accuracy}
 
 
 def quantization_aware_training(source_dir: str | Path, data: LabelledData, out_dir: str | Path,
@@ -108,8 +103,7 @@ def quantization_aware_training(source_dir: str | Path, data: LabelledData, out_
     program = convert(graph)
     correction = None
     if config.bias_correction and len(data.validation):
-        correction = correct_program_bias(program, model, prepared, names, config.max_length)
-        validation = correction["validation_accuracy"]
+        validation, correction = correct_program_bias(program, model, prepared, names, config.max_length)
     record = {"config": config.as_dict(), "validation_accuracy_int8": validation,
               **({"bias_correction": correction} if correction else {}),
               "teacher_accuracy": prepared.teacher_accuracy(), "data_fingerprint": data.fingerprint,
