@@ -5,6 +5,7 @@ character, and the first N ids of the vocabulary (WordPiece lists its pieces mos
     python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 0 5000 10000 15000 20000
     python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 0 15000 --other-stdlib 2000 --tokens-only
     python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 --alphabet --other-stdlib 2000
+    python benchmarks/trim_sweep.py TEACHER_DIR ../shared/data/clinc150 0 --shared-rows 64 256 1024
 
 Prints one line per N: rows kept, test accuracy, out-of-scope recall, and the share of test tokens
 and queries whose tokenization changes (the BENCHMARKS.md table of issue 16). --other-stdlib N adds
@@ -85,6 +86,8 @@ def main() -> None:
     parser.add_argument("keep", type=int, nargs="*", help="first-N ids kept besides the data's (0: none)")
     parser.add_argument("--alphabet", action="store_true",
                         help="also the alphabet mode: every piece spelled in the texts' characters plus ASCII")
+    parser.add_argument("--shared-rows", type=int, nargs="*", default=[], metavar="K",
+                        help="also, for each N and K, every other piece sharing K rows (k-means)")
     parser.add_argument("--other-stdlib", type=int, default=0, metavar="N",
                         help="also measure the tokenization change on N standard-library docstring sentences")
     parser.add_argument("--tokens-only", action="store_true", help="tokenization changes only, no accuracy")
@@ -98,10 +101,12 @@ def main() -> None:
     if not args.tokens_only:
         print(f"all {rows} rows: accuracy, oos recall {test_accuracy(model, spec, data)}", flush=True)
     modes = [(f"first {n}", {"keep": range(n)}) for n in args.keep] + [("alphabet", {"alphabet": True})] * args.alphabet
+    modes += [(f"first {n}, shared {k}", {"keep": range(n), "shared_rows": k}) for n in args.keep or [0]
+              for k in args.shared_rows]
     for name, how in modes:
         trimmed = trim_vocabulary(model, spec, texts, **how)
         change = tokenization_change(spec, trimmed.tokenizer, list(data.test.texts))
-        line = (f"{name}: {len(trimmed.kept)} rows, test tokens changed {change.token_share:.3f}, "
+        line = (f"{name}: {len(trimmed.kept) + trimmed.shared} rows, test tokens changed {change.token_share:.3f}, "
                 f"test queries changed {change.text_share:.3f}")
         if other:
             moved = tokenization_change(spec, trimmed.tokenizer, other)

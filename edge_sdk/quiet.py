@@ -19,6 +19,11 @@ QUIET_LOGGERS = {
     # For heads pruned to the same count per layer the fusion is given the heads' width as hidden
     # size on purpose (fuse_graph: how it reads the head count); it warns that this is not the input's.
     "onnxruntime.transformers.fusion_attention": logging.ERROR,
+    # The 4-bit quantizer sets the root logger to INFO when it is imported (logging.basicConfig) and
+    # logs three lines per graph node ("start to quantize ...", "skip to quantize ...").
+    # Its warnings say it raises the opset to 21 / IR to 10 for int4 and that the result "may not be a
+    # valid model": the build loads, validates and measures every file it writes.
+    "onnxruntime.quantization.matmul_nbits_quantizer": logging.ERROR,
 }
 QUIET_ENVIRONMENT = {
     # transformers' load report ("classifier.weight | MISSING": a new head is what fine-tuning

@@ -71,6 +71,22 @@ def test_trim_step_rewrites_the_tokenizer(tmp_path, built):  # noqa: F811
     assert size < (built["out"] / TARGET / "model.int8.onnx").stat().st_size
 
 
+def test_trim_step_with_shared_rows_changes_no_tokenization(tmp_path, built):  # noqa: F811
+    bundle, result = build_with(tmp_path, built, '[[steps]]\nstep = "trim"\nshared_rows = 8\n')
+    assert "the other pieces sharing 8 rows" in " ".join(result.stderr.split())  # rich wraps lines
+    (step,) = [e for e in Manifest.read(bundle).source["lineage"] if e["step"] == "trim"]
+    assert step["vocabulary"]["shared"] == 8 and step["vocabulary"]["after"] < 30522 / 4
+    assert step["test_tokenization_change"]["changed_tokens"] == 0
+    vocab = json.loads((bundle / "tokenizer.json").read_text())["model"]["vocab"]
+    assert len(vocab) == 30522 and len(set(vocab.values())) == step["vocabulary"]["after"]
+    # the runtime feeds the shared ids; the table in the ONNX file has the trimmed row count
+    assert (step["vocabulary"]["after"], 32) in matmul_widths(bundle / "model.int8.onnx") or \
+        (step["vocabulary"]["after"], 32) in matmul_widths(bundle / "model.onnx")
+    pipe = Pipeline.load(bundle)
+    assert max(pipe.encoder.ids(["photosynthesis in Zürich"])[0]) < step["vocabulary"]["after"]
+    assert pipe("photosynthesis in Zürich")[0]["label"] in Manifest.read(bundle).labels
+
+
 @pytest.mark.parametrize("steps, key", [
     ('[[steps]]\nstep = "sparsify"\nsparsity = 0.5\nepochs = 1\n', "sparsity"),
     ('[[steps]]\nstep = "lowrank"\nembedding_rank = 8\nepochs = 1\n', "factorized"),
@@ -98,7 +114,7 @@ def test_oos_threshold_fitted_on_validation_goes_into_the_manifest(tmp_path, bui
 def test_alphabet_trim_step_keeps_every_test_query_whole(tmp_path, built):  # noqa: F811
     bundle, _ = build_with(tmp_path, built, '[[steps]]\nstep = "trim"\nalphabet = true\n')
     (step,) = [e for e in Manifest.read(bundle).source["lineage"] if e["step"] == "trim"]
-    assert step["vocabulary"] == {"before": 30522, "after": 30522 - 2895}  # as test_trim's alphabet test
+    assert step["vocabulary"] == {"before": 30522, "after": 30522 - 2895, "shared": 0}  # as test_trim's alphabet test
     assert step["test_tokenization_change"]["changed_tokens"] == 0
     text = (bundle / "tokenizer.json").read_text(encoding="utf-8")
     assert "\n" not in text and json.loads(text)["model"]["vocab"]["[CLS]"] == 2  # compact; ids renumbered

@@ -43,10 +43,13 @@ def test_weight_only_quantizes_every_matmul_weight(tmp_path, tiny_onnx, bits, em
     fp32 = onnx.load(str(tiny_onnx))
     weights = {i.name for i in fp32.graph.initializer}
     matmuls = sum(n.op_type == "MatMul" and n.input[1] in weights for n in fp32.graph.node)
+    gemms = sum(n.op_type == "Gemm" for n in fp32.graph.node)  # the pooler and the classifier
     spec = OnnxQuantization(method="weight-only", bits=bits, block_size=32, embeddings=embeddings)
     out = quantize(tiny_onnx, tmp_path / "model.onnx", spec)
     ops = _ops(out)
-    assert ops["MatMulNBits"] == matmuls == 12  # 2 layers x (q, k, v, out, up, down)
+    # 2 layers x (q, k, v, out, up, down) and the pooler's Gemm rewritten as MatMul + Add; the
+    # classifier's Gemm, which writes the logits, stays float
+    assert (matmuls, gemms) == (12, 2) and ops["MatMulNBits"] == 13 and ops["Gemm"] == 1
     assert ops["GatherBlockQuantized"] == (3 if embeddings else 0)  # word, position, token-type tables
     model = onnx.load(str(out))
     nbits = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
@@ -59,7 +62,8 @@ def test_weight_only_quantizes_every_matmul_weight(tmp_path, tiny_onnx, bits, em
              "token_type_ids": np.zeros((2, 9), np.int64)}
     want = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    assert np.abs(got - want).max() < (0.5 if embeddings else 0.05) * np.abs(want).max()
+    # a random 32-wide model: one 4-bit scale per 32 weights rounds coarsely (the pooler adds ~5%)
+    assert np.abs(got - want).max() < (0.5 if embeddings else 0.15 if bits == 4 else 0.05) * np.abs(want).max()
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -68,7 +68,7 @@ def test_autotune_searches_depth_and_trimming(tmp_path, built):  # noqa: F811
 
 def test_named_starts_replace_the_built_in_ones(tmp_path, built):  # noqa: F811
     recipe = tmp_path / "mine.toml"
-    recipe.write_text('name = "mine"\nwhy = "trimmed, 4-bit"\n[[steps]]\nstep = "trim"\nkeep_frequent = 15000\n'
+    recipe.write_text('name = "mine"\nwhy = "trimmed, 4-bit"\n[[steps]]\nstep = "trim"\nshared_rows = 256\n'
                       '[onnx_quantization]\nmethod = "weight-only"\nbits = 4\nblock_size = 64\naccuracy_level = 4\n'
                       'embeddings = true\n')
     out, result = search("autotune", tmp_path, built, "--trials", "2", "--precisions", "int8,int4", "--start", "none",

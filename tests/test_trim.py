@@ -99,6 +99,58 @@ def test_alphabet_mode_keeps_every_text_in_the_alphabet_whole(tokenizer_path):
         domain_alphabet(tokenizer_path, ["Zürich"])
 
 
+def test_shared_rows_keep_every_tokenization_and_the_domain_rows(tokenizer_path, trimmed, tmp_path):
+    from transformers import AutoTokenizer
+
+    original = load_tokenizer_json(tokenizer_path)
+    model = tiny_bert()
+    shared = trim_vocabulary(model, tokenizer_path, TEXTS, shared_rows=16)
+    assert shared.kept == trimmed.kept and shared.shared == 16
+    table = shared.model.get_input_embeddings().weight
+    assert table.shape == (2037 + 16, 32) and shared.model.config.vocab_size == 2037 + 16
+    vocab = shared.tokenizer["model"]["vocab"]
+    assert vocab.keys() == original["model"]["vocab"].keys()  # no piece goes
+    assert set(vocab.values()) == set(range(2037 + 16))
+    # any text, in the domain or not, splits into the same pieces as before: nothing is spelled out
+    words = ["photosynthesis", "unbelievably", "naïve", "Zürich", "東京", "🚀"] + TEXTS
+    assert tokenization_change(original, shared.tokenizer, words).changed_tokens == 0
+    # the domain's pieces keep their own rows (and logits); an unseen piece reads as its cluster's mean
+    before, after = tokenizer(original, 32), tokenizer(shared.tokenizer, 32)
+    for text, old, new in zip(TEXTS, before.encode_batch(TEXTS), after.encode_batch(TEXTS)):
+        assert torch.equal(run(shared.model, new.ids), run(model, old.ids)), text
+    old_table = model.get_input_embeddings().weight
+    members = [i for t, i in original["model"]["vocab"].items() if vocab[t] == 2037 + 3]
+    assert members and torch.allclose(table[2037 + 3], old_table[members].mean(0), atol=1e-5)
+    # the ids run as before through the runtime's tokenizers and transformers; vocab.txt cannot say
+    # several pieces share an id, so it goes and tokenizer.json alone speaks for the folder
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    for name in ("tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(tokenizer_path.parent / name, folder / name)
+    save_tokenizer_json(shared.tokenizer, folder)
+    assert not (folder / "vocab.txt").exists()
+    hf = AutoTokenizer.from_pretrained(str(folder))
+    assert [hf(t)["input_ids"] for t in words] == [e.ids for e in tokenizer(shared.tokenizer).encode_batch(words)]
+    # deterministic: the same clusters every time
+    assert trim_vocabulary(model, tokenizer_path, TEXTS, shared_rows=16).tokenizer == shared.tokenizer
+    with pytest.raises(TrimError, match="shared_rows must be >= 0"):
+        trim_vocabulary(model, tokenizer_path, TEXTS, shared_rows=-1)
+
+
+def test_kmeans_finds_separated_clusters():
+    from edge_sdk.trim.cluster import kmeans
+
+    torch.manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    rows = torch.cat([c + 0.1 * torch.randn(50, 2) for c in centres])
+    found, assignment = kmeans(rows, 3)
+    assert len(set(assignment[:50].tolist())) == len(set(assignment[50:100].tolist())) == 1
+    assert len(set(assignment.tolist())) == 3
+    for c in centres:
+        assert torch.cdist(c[None], found).min() < 0.1
+    assert kmeans(rows[:2], 5)[0].shape == (2, 2)  # k capped at the rows there are
+
+
 def test_tokenization_change_counts_the_tokens_of_changed_words(tokenizer_path):
     spec = trim_vocabulary(tiny_bert(), tokenizer_path, ["the cat sat"]).tokenizer
     change = tokenization_change(tokenizer_path, spec, ["the cats sat", "the cat", "the cat sat"])

@@ -15,7 +15,8 @@ from ..files import atomic_write_text, locked
 
 # Bump a step's version when its code changes what it produces: old entries stop matching.
 # Model steps of recipes (distill, ...) carry their version in builder.steps.MODEL_STEPS.
-STEP_VERSIONS = {"teacher": 2, "reference": 2, "onnx": 1, "fused": 1, "quantized": 1, "tflite": 1, "qdq": 1}
+# quantized 2: weight-only quantization also quantizes the pooler's Gemm (as MatMul + Add).
+STEP_VERSIONS = {"teacher": 2, "reference": 2, "onnx": 1, "fused": 1, "quantized": 2, "tflite": 1, "qdq": 1}
 COMPLETE = ".complete"
 INPUTS = "inputs.json"
 

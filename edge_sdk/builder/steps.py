@@ -105,7 +105,8 @@ MODEL_STEPS: dict[str, ModelStep] = {
                          lambda c: f"SVD: embedding rank {c.embedding_rank}, FFN rank {c.ffn_rank}"),
     "trim": ModelStep(TrimConfig, lazy("edge_sdk.trim.step", "trim_step"),
                       lambda c: f"keep the {'pieces spelled in the alphabet' if c.alphabet else 'vocabulary'} of the "
-                                f"{' and '.join(c.splits)} texts"),
+                                f"{' and '.join(c.splits)} texts"
+                                + (f", the other pieces sharing {c.shared_rows} rows" if c.shared_rows else "")),
     # Must be the recipe's last step: its output carries the int8 program (qat.pt2) that the "qat"
     # quantization methods export, and a later step would change the weights under it.
     # version 2: dropout kept at the model's rate during QAT (version 1 trained at p=0.5 and collapsed)

@@ -126,8 +126,9 @@ def _weight_only(src: Path, dst: Path, spec: OnnxQuantization) -> None:
     """MatMul weights -> MatMulNBits (`bits`-bit blocks of `block_size` along the input axis, one scale
     and zero point per block); with `embeddings`, the embedding tables -> GatherBlockQuantized (blocks
     along the hidden axis). Activations stay float: accuracy_level 4 lets the CPU kernel quantize
-    them to int8 on the fly. Gemm nodes (the 2-D pooler and classifier of a TorchScript export) are
-    not MatMul and stay float; they are a small share of the weights."""
+    them to int8 on the fly. The pooler's Gemm (a TorchScript export's 2-D Linear) becomes MatMul +
+    Add first so that it is quantized too (gemm_as_matmul; recipe tiny: 5.6 -> 5.0 MB on CLINC150);
+    the classifier that writes the logits stays float, as low-bit schemes keep the last layer."""
     import onnx
     from onnxruntime.quantization import QuantFormat
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
@@ -137,7 +138,7 @@ def _weight_only(src: Path, dst: Path, spec: OnnxQuantization) -> None:
         block_size=spec.block_size, is_symmetric=False, accuracy_level=spec.accuracy_level or None,
         quant_format=QuantFormat.QOperator, op_types_to_quantize=ops, quant_axes=(("MatMul", 0), ("Gather", 1)),
         bits=spec.bits)
-    model = onnx.load(str(src))
+    model = gemm_as_matmul(onnx.load(str(src)))
     quantizer = MatMulNBitsQuantizer(model, bits=spec.bits, block_size=spec.block_size, is_symmetric=False,
                                      accuracy_level=spec.accuracy_level or None,
                                      nodes_to_exclude=excluded_nodes(src, spec.exclude_nodes),
@@ -145,3 +146,38 @@ def _weight_only(src: Path, dst: Path, spec: OnnxQuantization) -> None:
                                      algo_config=config)
     quantizer.process()
     quantizer.model.save_model_to_file(str(dst), use_external_data_format=False)
+
+
+def gemm_as_matmul(model):
+    """`model` with each Gemm whose B is an initializer (Y = A B' + C, alpha = beta = 1, A not
+    transposed) rewritten as MatMul(A, B') + Add(C): the same arithmetic in ops the 4-bit quantizer
+    reads. Gemm nodes that write a graph output (the logits) and other Gemm nodes stay as they are."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    nodes = []
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (node.op_type != "Gemm" or node.input[1] not in weights or node.output[0] in outputs
+                or attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0):
+            nodes.append(node)
+            continue
+        b = numpy_helper.to_array(weights[node.input[1]])
+        name = f"{node.input[1]}_matmul"
+        graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(b.T if attrs.get("transB", 0) else b),
+                                                         name))
+        product = f"{node.output[0]}_product" if len(node.input) > 2 else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], name], [product], name=f"{node.name}_MatMul"))
+        if len(node.input) > 2:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}_Add"))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for n in graph.node for i in n.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.checker.check_model(model)
+    return model

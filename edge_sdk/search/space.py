@@ -30,7 +30,7 @@ class Knobs:
     keep_heads: tuple[float, float] = (0.25, FULL)  # fraction of heads kept per layer, searched in steps of 1/heads
     keep_neurons: tuple[float, float] = (0.25, FULL)  # fraction of FFN neurons kept, in steps of 1/16
     trim: tuple[bool, ...] = (False, True)  # vocabulary trimming on or off
-    trim_config: TrimConfig = TrimConfig(keep_frequent=15000)  # as the trimmed recipe (BENCHMARKS.md)
+    trim_config: TrimConfig = TrimConfig(shared_rows=256)  # as the trimmed recipe (BENCHMARKS.md)
     embedding_ranks: tuple[int | None, ...] = (None,)  # low-rank embedding tables to try; None: full rank
     precisions: tuple[str, ...] = ("int8",)  # the target's int8 scheme, or "int4" (4-bit weight blocks, ONNX)
     distill: DistillConfig = DistillConfig()  # how a shallower student is distilled (not searched: costly)

@@ -20,6 +20,13 @@ Measured (MiniLM tokenizer, CLINC150 plus, keeping what train + val + oos_train 
 4.5% of tokens in 22.5% of queries tokenize differently (tokenization_change), none into [UNK]; on
 the SDK's bundled assistant sample (1,020 queries the trimming never saw) 6.7% of tokens, 30.7% of
 queries.
+
+Shared rows (`shared_rows`): the pieces no domain text uses stay in the vocabulary but point at a few
+shared rows, the k-means centroids of their embeddings (cluster.py), instead of going. Every text
+then tokenizes exactly as before (same pieces, same length) and an unseen word reads as the average
+of pieces like it, where plain trimming spells it out in single letters. Measured on the MiniLM
+teacher (CLINC150, FP32 test): the 7,854 rows above plus 256 shared ones score 88.56% against
+87.85% untrimmed (out-of-scope recall 59.3% against 53.3%); plain trimming to the 7,854 scores 85.40%.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class Trimmed:
     model: object
     tokenizer: dict  # the rewritten tokenizer.json
     kept: tuple[int, ...]  # old ids in new-id order: new id i was old id kept[i]
+    shared: int = 0  # rows after the kept ones, each shared by the pieces of one k-means cluster
 
 
 @dataclass(frozen=True)
@@ -165,17 +173,21 @@ def vocabulary_to_keep(tokenizer, texts, extra_ids=(), alphabet: bool = False) -
     return sorted(keep)
 
 
-def trim_tokenizer_json(tokenizer, kept) -> dict:
-    """A copy of tokenizer.json holding only the `kept` old ids, renumbered 0..len(kept)-1 in that order."""
+def trim_tokenizer_json(tokenizer, kept, shared: dict[int, int] | None = None) -> dict:
+    """A copy of tokenizer.json holding only the `kept` old ids, renumbered 0..len(kept)-1 in that order.
+    `shared` maps more old ids to a shared row r, new id len(kept) + r: those pieces stay in the
+    vocabulary, several to one id."""
     spec = copy.deepcopy(load_tokenizer_json(tokenizer))
     new_id = {old: new for new, old in enumerate(kept)}
+    own = dict(new_id)  # special tokens keep a row of their own
+    new_id.update((old, len(kept) + row) for old, row in (shared or {}).items())
     vocab = spec["model"]["vocab"]
     spec["model"]["vocab"] = {token: new_id[i] for token, i in sorted(vocab.items(), key=lambda t: t[1])
                               if i in new_id}
     for slot, key in list(_id_slots(spec)):
-        if slot[key] not in new_id:
+        if slot[key] not in own:
             raise TrimError(f"{FILE}: special token id {slot[key]} is not among the kept ids")
-        slot[key] = new_id[slot[key]]
+        slot[key] = own[slot[key]]
     return spec
 
 
@@ -188,9 +200,9 @@ def _hard_coded_id(model) -> int | None:
     return fixed if isinstance(fixed, int) else None
 
 
-def trim_embeddings(model, kept, *, inplace: bool = False):
-    """The model with only the `kept` rows of its word-embedding table, in that order; config's
-    vocab_size and token ids follow."""
+def trim_embeddings(model, kept, *, extra_rows=None, inplace: bool = False):
+    """The model with only the `kept` rows of its word-embedding table, in that order, then
+    `extra_rows` ([n, hidden]: shared rows) when given; config's vocab_size and token ids follow."""
     import torch
 
     model = model if inplace else copy.deepcopy(model)
@@ -211,12 +223,15 @@ def trim_embeddings(model, kept, *, inplace: bool = False):
     if fixed is not None and new_id.get(fixed) != fixed:
         raise TrimError(f"the model's embeddings hard-code token id {fixed}, which trimming would move")
     pad = new_id.get(table.padding_idx) if table.padding_idx is not None else None
-    trimmed = torch.nn.Embedding(len(kept), table.embedding_dim, padding_idx=pad,
+    rows = table.weight.detach()[torch.tensor(kept, device=table.weight.device)]
+    if extra_rows is not None:
+        rows = torch.cat([rows, extra_rows.to(rows)])
+    trimmed = torch.nn.Embedding(len(rows), table.embedding_dim, padding_idx=pad,
                                  dtype=table.weight.dtype, device=table.weight.device)
     with torch.no_grad():
-        trimmed.weight.copy_(table.weight[torch.tensor(kept, device=table.weight.device)])
+        trimmed.weight.copy_(rows)
     model.set_input_embeddings(trimmed.train(table.training))
-    model.config.vocab_size = len(kept)
+    model.config.vocab_size = len(rows)
     for name in _CONFIG_TOKEN_IDS:
         value = getattr(model.config, name, None)
         if isinstance(value, int):
@@ -226,11 +241,15 @@ def trim_embeddings(model, kept, *, inplace: bool = False):
     return model
 
 
-def trim_vocabulary(model, tokenizer, texts, *, keep=(), alphabet: bool = False, inplace: bool = False) -> Trimmed:
+def trim_vocabulary(model, tokenizer, texts, *, keep=(), alphabet: bool = False, shared_rows: int = 0,
+                    inplace: bool = False) -> Trimmed:
     """Keep the vocabulary `texts` need (vocabulary_to_keep) and the ids in `keep`, slice the model's
     embedding table and rewrite tokenizer.json to the new dense ids. `tokenizer`: tokenizer.json
     (dict, file or folder). `alphabet`: keep every piece spelled in the texts' alphabet instead
-    (domain_alphabet), so that any text in it tokenizes as before."""
+    (domain_alphabet), so that any text in it tokenizes as before. `shared_rows`: the other pieces
+    stay, sharing that many rows (the module docstring), so that every text tokenizes as before."""
+    if shared_rows < 0:
+        raise TrimError(f"shared_rows must be >= 0, got {shared_rows}")
     config = model.config
     extra = [getattr(config, n) for n in _CONFIG_TOKEN_IDS if isinstance(getattr(config, n, None), int)]
     extra += [i for i in keep if i < model.get_input_embeddings().num_embeddings]
@@ -238,8 +257,20 @@ def trim_vocabulary(model, tokenizer, texts, *, keep=(), alphabet: bool = False,
     extra += range(fixed + 1) if fixed is not None else []  # it keeps its value only if all below it stay
     spec = load_tokenizer_json(tokenizer)  # read once: both calls below take the dict
     kept = vocabulary_to_keep(spec, texts, extra, alphabet)
-    spec = trim_tokenizer_json(spec, kept)
-    return Trimmed(trim_embeddings(model, kept, inplace=inplace), spec, tuple(kept))
+    if not shared_rows:
+        return Trimmed(trim_embeddings(model, kept, inplace=inplace), trim_tokenizer_json(spec, kept), tuple(kept))
+    from .cluster import kmeans
+
+    own = set(kept)
+    rest = sorted({i for i in spec["model"]["vocab"].values() if i not in own})
+    table = model.get_input_embeddings().weight.detach()
+    if rest and rest[-1] >= len(table):
+        raise TrimError(f"the tokenizer has id {rest[-1]} but the model's embedding table has {len(table)} "
+                        "rows: this tokenizer is not the model's")
+    centroids, cluster = kmeans(table[rest], shared_rows) if rest else (table[:0], [])
+    spec = trim_tokenizer_json(spec, kept, dict(zip(rest, [int(c) for c in cluster])))
+    model = trim_embeddings(model, kept, extra_rows=centroids, inplace=inplace)
+    return Trimmed(model, spec, tuple(kept), len(centroids))
 
 
 def save_tokenizer_json(spec: dict, folder) -> Path:
@@ -250,7 +281,10 @@ def save_tokenizer_json(spec: dict, folder) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / FILE
     out.write_text(json.dumps(spec, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    if (folder / "vocab.txt").is_file():
+    ids = list(spec["model"]["vocab"].values())
+    if len(set(ids)) < len(ids):  # shared rows: a line per id cannot say it, tokenizer.json alone does
+        (folder / "vocab.txt").unlink(missing_ok=True)
+    elif (folder / "vocab.txt").is_file():
         tokens = sorted(spec["model"]["vocab"].items(), key=lambda t: t[1])
         (folder / "vocab.txt").write_text("".join(t + "\n" for t, _ in tokens), encoding="utf-8")
     return out
