@@ -7,6 +7,7 @@ import json
 
 import onnx
 import pytest
+from conftest import REPO
 from test_build import built, edge_sdk, tiny_data, tiny_model_dir  # noqa: F401  (fixtures)
 
 from edge_runtime import Manifest, Pipeline
@@ -85,6 +86,22 @@ def test_trim_step_with_shared_rows_changes_no_tokenization(tmp_path, built):  #
     pipe = Pipeline.load(bundle)
     assert max(pipe.encoder.ids(["photosynthesis in Zürich"])[0]) < step["vocabulary"]["after"]
     assert pipe("photosynthesis in Zürich")[0]["label"] in Manifest.read(bundle).labels
+
+
+def test_recipe_tiny_prunes_trims_and_ships_4_bit_weights(tmp_path, built):  # noqa: F811
+    shipped = (REPO / "edge_sdk" / "recipes" / "tiny.toml").read_text(encoding="utf-8")
+    steps = shipped[shipped.index("[[steps]]"):].replace("epochs = 3", "epochs = 1")  # its steps, 1 recovery epoch
+    bundle, result = build_with(tmp_path, built, steps)
+    lineage = Manifest.read(bundle).source["lineage"]
+    assert [e["step"] for e in lineage][-2:] == ["prune", "trim"]
+    assert lineage[-1]["vocabulary"]["shared"] == 256 and lineage[-1]["test_tokenization_change"]["changed_tokens"] == 0
+    files = sorted(f.name for f in bundle.glob("*.onnx"))
+    assert files == ["model.int4.onnx"]
+    model = onnx.load(str(bundle / "model.int4.onnx"))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("Gemm") == 1 and "GatherBlockQuantized" in ops  # only the classifier stays float
+    assert ops.count("MatMulNBits") == 2 * 6 + 1  # 2 layers x (q, k, v, out, up, down) and the pooler
+    assert Pipeline.load(bundle)("photosynthesis in Zürich")[0]["label"] in Manifest.read(bundle).labels
 
 
 @pytest.mark.parametrize("steps, key", [

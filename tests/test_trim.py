@@ -193,7 +193,10 @@ def test_special_ids_are_rewritten_and_the_file_loads_everywhere(tokenizer_path,
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_the_mobile_demo_js_tokenizer_reads_the_trimmed_file_unchanged(trimmed, tmp_path):
+@pytest.mark.parametrize("shared_rows", [0, 16])  # 16: pieces sharing ids, a Map from token to id reads them
+def test_the_mobile_demo_js_tokenizer_reads_the_trimmed_file_unchanged(tokenizer_path, trimmed, tmp_path, shared_rows):
+    if shared_rows:
+        trimmed = trim_vocabulary(tiny_bert(), tokenizer_path, TEXTS, shared_rows=shared_rows)
     texts = TEXTS + ["photosynthesis in Zürich", "unbelievably cheap flights"]
     (tmp_path / "tokenizer.json").write_text(json.dumps(trimmed.tokenizer), encoding="utf-8")
     (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
