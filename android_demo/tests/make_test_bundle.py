@@ -2,7 +2,8 @@
 
 Run with the repo's venv (`.venv/bin/python android_demo/tests/make_test_bundle.py OUT`). Writes
   OUT/bundle/            a tiny random BERT (2 layers, hidden 32, the real MiniLM tokenizer), int8
-                         (dynamic, MatMul only, as targets/web-wasm.toml) first and fp32 second,
+                         (dynamic, MatMul only, as targets/web-wasm.toml) first, fp32 second and
+                         4-bit weights third (as recipes int4 and tiny: MatMulNBits, GatherBlockQuantized),
                          packed by edge_sdk.builder.bundle.write_bundle with parity fixtures
   OUT/expected.json      what the Python runtime answers: Pipeline top-3 with the oos fallback per
                          model, and `tokenizers` ids for tricky strings at several max lengths
@@ -167,7 +168,7 @@ def main(out: Path) -> None:
     from edge_sdk.builder.bundle import write_bundle
     from edge_sdk.export.onnx import export_onnx
     from edge_sdk.optimize.quantize_onnx import quantize
-    from edge_sdk.profiles import load_target
+    from edge_sdk.profiles import OnnxQuantization, load_target
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -178,16 +179,19 @@ def main(out: Path) -> None:
         fp32 = export_onnx(tiny_bert(tokenizer_path), Path(tmp) / "model.onnx", opset=target.opset)
         int8 = quantize(fp32, Path(tmp) / "model.int8.onnx", spec.quantization)  # the build's web-wasm scheme
         threshold = choose_threshold(int8, tokenizer_path)
+        int4 = quantize(fp32, Path(tmp) / "model.int4.onnx",  # block 32: the tiny model is 32 wide
+                        OnnxQuantization(method="weight-only", bits=4, block_size=32, accuracy_level=4))
         names = INPUT_NAMES
         write_bundle(out / "bundle", tokenizer_path=tokenizer_path, fixture_texts=FIXTURE_TEXTS,
                      max_length=MAX_LENGTH, labels=LABELS, oos_label="oos", oos_threshold=threshold,
                      target=target.to_dict(), execution={"providers": list(target.providers), "threads": 1},
                      source={"model": "tiny random BERT (android_demo/tests/make_test_bundle.py)"},
                      models=[(ModelFile(spec.file, "onnx", "int8", names, tolerance=spec.tolerance), int8),
-                             (ModelFile("model.onnx", "onnx", "fp32", names, tolerance=1e-4), fp32)])
+                             (ModelFile("model.onnx", "onnx", "fp32", names, tolerance=1e-4), fp32),
+                             (ModelFile("model.int4.onnx", "onnx", "int4", names, tolerance=spec.tolerance), int4)])
 
     pipelines = {}
-    for model in ("model.int8.onnx", "model.onnx"):
+    for model in ("model.int8.onnx", "model.onnx", "model.int4.onnx"):
         pipe = Pipeline.load(out / "bundle", threads=1, model=model)
         # batch 1, as the app runs: dynamic int8 scales depend on the whole (padded) batch
         pipelines[model] = [pipe(text, top_k=3) for text in FIXTURE_TEXTS]

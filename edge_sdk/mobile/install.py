@@ -26,9 +26,10 @@ from ..files import atomic_dir
 APP_DIR = "android_demo"
 BUNDLE_DIR = "bundle"  # the app loads <webDir>/bundle/manifest.json
 WEB_TARGET = "web-wasm"
-# onnxruntime-web's wasm backend: float kernels and dynamic int8 (DynamicQuantizeLinear,
-# MatMulInteger); fp16 models have no CPU kernels for most ops there.
-WEB_PRECISIONS = ("fp32", "int8")
+# onnxruntime-web's wasm backend: float kernels, dynamic int8 (DynamicQuantizeLinear,
+# MatMulInteger) and 4-bit weights (MatMulNBits, GatherBlockQuantized: recipes int4 and tiny, checked
+# by make mobile-test); fp16 models have no CPU kernels for most ops there.
+WEB_PRECISIONS = ("fp32", "int8", "int4")
 # What www/js/tokenizer.js implements; anything else would give different ids than Python.
 TOKENIZER_PARTS = {
     "model": ("WordPiece",),
