@@ -106,7 +106,7 @@ def main() -> None:
     for name, how in modes:
         trimmed = trim_vocabulary(model, spec, texts, **how)
         change = tokenization_change(spec, trimmed.tokenizer, list(data.test.texts))
-        line = (f"{name}: {len(trimmed.kept) + trimmed.shared} rows, test tokens changed {change.token_share:.3f}, "
+        line = (f"{name}: {trimmed.rows} rows, test tokens changed {change.token_share:.3f}, "
                 f"test queries changed {change.text_share:.3f}")
         if other:
             moved = tokenization_change(spec, trimmed.tokenizer, other)

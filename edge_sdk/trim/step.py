@@ -56,7 +56,6 @@ def trim_step(source: Path, out: Path, config: TrimConfig, context) -> dict:
             shutil.copyfile(file, out / file.name)
     save_tokenizer_json(trimmed.tokenizer, out)  # replaces tokenizer.json (and vocab.txt) with the new ids
     change = tokenization_change(source, out, list(data.test.texts))
-    rows = {"before": model.get_input_embeddings().num_embeddings, "after": len(trimmed.kept) + trimmed.shared,
-            "shared": trimmed.shared}
+    rows = {"before": model.get_input_embeddings().num_embeddings, "after": trimmed.rows, "shared": trimmed.shared}
     return {"vocabulary": rows,
             "test_tokenization_change": change.as_dict()}

@@ -53,6 +53,11 @@ class Trimmed:
     kept: tuple[int, ...]  # old ids in new-id order: new id i was old id kept[i]
     shared: int = 0  # rows after the kept ones, each shared by the pieces of one k-means cluster
 
+    @property
+    def rows(self) -> int:
+        """Rows of the new embedding table."""
+        return len(self.kept) + self.shared
+
 
 @dataclass(frozen=True)
 class TokenizationChange:
@@ -201,6 +206,12 @@ def _hard_coded_id(model) -> int | None:
     return fixed if isinstance(fixed, int) else None
 
 
+def _check_fits(largest_id: int, rows: int) -> None:
+    if largest_id >= rows:
+        raise TrimError(f"the tokenizer has id {largest_id} but the model's embedding table has {rows} "
+                        "rows: this tokenizer is not the model's")
+
+
 def trim_embeddings(model, kept, *, extra_rows=None, inplace: bool = False):
     """The model with only the `kept` rows of its word-embedding table, in that order, then
     `extra_rows` ([n, hidden]: shared rows) when given; config's vocab_size and token ids follow."""
@@ -216,9 +227,7 @@ def trim_embeddings(model, kept, *, extra_rows=None, inplace: bool = False):
     kept = list(kept)
     if not kept:
         raise TrimError("no ids to keep: the trimmed model would have no vocabulary")
-    if kept[-1] >= table.num_embeddings:
-        raise TrimError(f"the tokenizer has id {kept[-1]} but the model's embedding table has {table.num_embeddings} "
-                        "rows: this tokenizer is not the model's")
+    _check_fits(kept[-1], table.num_embeddings)
     new_id = {old: new for new, old in enumerate(kept)}
     fixed = _hard_coded_id(model)
     if fixed is not None and new_id.get(fixed) != fixed:
@@ -265,9 +274,8 @@ def trim_vocabulary(model, tokenizer, texts, *, keep=(), alphabet: bool = False,
     own = set(kept)
     rest = sorted({i for i in spec["model"]["vocab"].values() if i not in own})
     table = model.get_input_embeddings().weight.detach()
-    if rest and rest[-1] >= len(table):
-        raise TrimError(f"the tokenizer has id {rest[-1]} but the model's embedding table has {len(table)} "
-                        "rows: this tokenizer is not the model's")
+    if rest:
+        _check_fits(rest[-1], len(table))
     centroids, cluster = kmeans(table[rest], shared_rows) if rest else (table[:0], [])
     spec = trim_tokenizer_json(spec, kept, dict(zip(rest, [int(c) for c in cluster])))
     model = trim_embeddings(model, kept, extra_rows=centroids, inplace=inplace)
