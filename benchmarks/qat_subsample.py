@@ -11,6 +11,8 @@ Trainer settings every training in the SDK shares (train/arguments.py), to isola
 scores the int8 program on the test split (in PyTorch, ~8 min per run on 2 cores).
 --learnt-ranges swaps the activations' moving-average ranges for torchao's LearnableFakeQuantize
 (LSQ: ranges initialised on 256 training texts, then trained with the weights).
+--residual-bits 16 fake-quantizes the residual stream (residual adds, the embeddings' sum, the
+projections writing into it) in int16 instead of int8; every GEMM input stays int8.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--scope", default="full")
     parser.add_argument("--all-data", action="store_true")
     parser.add_argument("--learnt-ranges", action="store_true")
+    parser.add_argument("--residual-bits", type=int, default=8)
     args = parser.parse_args()
 
     import torch
@@ -67,15 +70,29 @@ def main() -> None:
                                    fingerprint=data.fingerprint + "-subsample")
     if args.learnt_ranges:
         learnt_ranges(args.teacher, data)
+    if args.residual_bits != 8:
+        residual_stream(args.residual_bits)
     config = QatConfig(epochs=args.epochs, learning_rate=args.lr, alpha=args.alpha, scope=args.scope)
     with tempfile.TemporaryDirectory() as out:
         record = quantization_aware_training(args.teacher, data, Path(out) / "model", config, progress=False)
-        test = program_test_accuracy(Path(out) / "model", data, record["input_names"]) if args.all_data else None
+        test = program_test_accuracy(Path(out) / "model", data, record["input_names"], args.teacher) \
+            if args.all_data else None
     print(f"lr {args.lr} alpha {args.alpha} epochs {args.epochs} scope {args.scope} constant-lr {args.constant_lr} "
-          f"random-batches {args.random_batches} learnt-ranges {args.learnt_ranges} all-data {args.all_data}: "
+          f"random-batches {args.random_batches} learnt-ranges {args.learnt_ranges} all-data {args.all_data} "
+          f"residual-bits {args.residual_bits}: "
           f"int8 validation accuracy {record['validation_accuracy_int8']:.4f} (FP32 "
           f"{record['teacher_accuracy']['validation']:.4f})"
-          + (f", int8 test accuracy {test:.4f} (FP32 {record['teacher_accuracy']['test']:.4f})" if test else ""))
+          + (f", int8 test accuracy {test[0]:.4f} (FP32 {record['teacher_accuracy']['test']:.4f}), argmax agreement "
+             f"with FP32 {test[1]:.4f}" if test else ""))
+
+
+def residual_stream(bits: int) -> None:
+    """Patch the QAT step: the residual stream fake-quantized at `bits` (qat/quantizer.py, residual_bits),
+    GEMM inputs still int8. An experiment only: LiteRT cannot run that file (DESIGN.md, QAT)."""
+    import edge_sdk.qat.train as qat_train
+
+    prepare = qat_train.prepare_qat
+    qat_train.prepare_qat = lambda model, names, scope: prepare(model, names, scope, residual_bits=bits)
 
 
 def learnt_ranges(teacher: Path, data) -> None:
@@ -94,11 +111,11 @@ def learnt_ranges(teacher: Path, data) -> None:
     specs, prepare = quantizer._specs, qat_train.prepare_qat
 
     def learnt_specs(qat: bool):
-        act, weight = specs(qat)
+        act, weight, residual = specs(qat)
         ranges = LearnableFakeQuantize.with_args(
             observer=MovingAverageMinMaxObserver, quant_min=quantizer.INT8_MIN, quant_max=quantizer.INT8_MAX,
             dtype=torch.int8, qscheme=torch.per_tensor_symmetric, use_grad_scaling=True, eps=quantizer.EPS)
-        return (dc.replace(act, observer_or_fake_quant_ctr=ranges) if qat else act), weight
+        return (dc.replace(act, observer_or_fake_quant_ctr=ranges) if qat else act), weight, residual
 
     def initialised(model, names, scope):
         graph = prepare(model, names, scope)
@@ -114,19 +131,23 @@ def learnt_ranges(teacher: Path, data) -> None:
     quantizer._specs, qat_train.prepare_qat = learnt_specs, initialised
 
 
-def program_test_accuracy(model_dir: Path, data, input_names) -> float:
-    """The saved int8 program (qat.pt2) in PyTorch on the test split, as the step scores validation."""
+def program_test_accuracy(model_dir: Path, data, input_names, teacher: Path) -> tuple[float, float]:
+    """The saved int8 program (qat.pt2) in PyTorch on the test split, as the step scores validation:
+    its accuracy and its argmax agreement with the FP32 model QAT started from."""
     import numpy as np
     from transformers import AutoConfig, AutoTokenizer
 
     from edge_sdk.distill.logits import predict_logits
+    from edge_sdk.models import load_classifier
     from edge_sdk.qat.program import PROGRAM, load_program
     from edge_sdk.qat.train import _graph_classifier
 
     program = _graph_classifier(load_program(model_dir / PROGRAM).module(), tuple(input_names),
                                 AutoConfig.from_pretrained(str(model_dir)))
-    logits = predict_logits(program, AutoTokenizer.from_pretrained(str(model_dir)), list(data.test.texts), 128)
-    return float((logits.argmax(-1) == np.asarray(data.test.labels)).mean())
+    tokenizer, texts = AutoTokenizer.from_pretrained(str(model_dir)), list(data.test.texts)
+    predicted = predict_logits(program, tokenizer, texts, 128).argmax(-1)
+    fp32 = predict_logits(load_classifier(teacher), tokenizer, texts, 128).argmax(-1)
+    return float((predicted == np.asarray(data.test.labels)).mean()), float((predicted == fp32).mean())
 
 
 if __name__ == "__main__":

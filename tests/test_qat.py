@@ -337,3 +337,35 @@ def test_qat_graph_trains_with_the_models_own_dropout_rate():
     assert set(dropouts()) <= {(rate, True), (0.0, True)}
     convert(graph)
     assert {flag for _, flag in dropouts()} == {False}
+
+
+def test_residual_stream_at_16_bits_annotation():
+    """residual_bits = 16 (the experiment of benchmarks/qat_subsample.py --residual-bits 16): the
+    residual adds (and the embeddings' sum) and what feeds them are int16, every GEMM input stays int8,
+    LayerNorm reads its add at 16 bits and leaves its float output to each reader's width."""
+    import torch
+    from conftest import tiny_bert
+
+    from edge_sdk.qat.program import export_graph
+    from edge_sdk.qat.quantizer import annotate
+
+    graph = annotate(export_graph(tiny_bert()), qat=True, residual_bits=16)
+    aten = torch.ops.aten
+    nodes = [n for n in graph.graph.nodes if n.op == "call_function"]
+
+    def annotation(node):
+        return node.meta.get("quantization_annotation")
+
+    adds = [n for n in nodes if n.target == aten.add.Tensor and annotation(n) is not None]
+    assert len(adds) == 2 * 2 + 2  # 2 residual adds per layer + the embeddings' sum (two adds)
+    for add in adds:
+        assert annotation(add).output_qspec.dtype == torch.int16
+        assert {s.dtype for s in annotation(add).input_qspec_map.values()} == {torch.int16}
+    for linear in (n for n in nodes if n.target == aten.linear.default):
+        inputs = annotation(linear).input_qspec_map
+        assert inputs[linear.args[0]].dtype == torch.int8 and inputs[linear.args[1]].dtype == torch.int8
+    wide = [n for n in nodes if n.target == aten.linear.default and annotation(n).output_qspec.dtype == torch.int16]
+    assert len(wide) == 2 * 2  # attention output and FFN down projection of each layer
+    norms = [n for n in nodes if n.target == aten.layer_norm.default and n.args[0] in adds]
+    # every add but the embeddings' first (it feeds their second) is read by a LayerNorm
+    assert len(norms) == len(adds) - 1 and all(annotation(n).output_qspec is None for n in norms)

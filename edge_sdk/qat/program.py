@@ -87,13 +87,14 @@ def set_dropout(graph, training: bool) -> None:
         graph.recompile()
 
 
-def prepare_qat(model, input_names: tuple[str, ...] = INPUT_NAMES, scope: str = "full"):
+def prepare_qat(model, input_names: tuple[str, ...] = INPUT_NAMES, scope: str = "full", residual_bits: int = 8):
     """The graph with int8 fake-quantization of `scope` (quantizer.py), in training mode, ready to fine-tune."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     from .quantizer import transformer_quantizer
 
-    prepared = prepare_qat_pt2e(export_graph(model, input_names), transformer_quantizer(qat=True, scope=scope))
+    quantizer = transformer_quantizer(qat=True, scope=scope, residual_bits=residual_bits)
+    prepared = prepare_qat_pt2e(export_graph(model, input_names), quantizer)
     set_dropout(prepared, True)
     return prepared
 
@@ -109,14 +110,16 @@ def convert(prepared):
     return convert_pt2e(prepared, fold_quantize=False)
 
 
-def calibrate(model, batches: list[dict[str, np.ndarray]], input_names: tuple[str, ...] = INPUT_NAMES):
+def calibrate(model, batches: list[dict[str, np.ndarray]], input_names: tuple[str, ...] = INPUT_NAMES,
+              residual_bits: int = 8):
     """Post-training static int8: the same annotation as QAT, ranges observed on `batches`."""
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
     from .quantizer import transformer_quantizer
 
-    prepared = prepare_pt2e(export_graph(model, input_names), transformer_quantizer(qat=False))
+    quantizer = transformer_quantizer(qat=False, residual_bits=residual_bits)
+    prepared = prepare_pt2e(export_graph(model, input_names), quantizer)
     with torch.no_grad():
         for feeds in batches:
             prepared(**{n: torch.from_numpy(np.asarray(feeds[n], dtype=np.int64)) for n in input_names})

@@ -27,6 +27,11 @@ needs (every MatMul in int8, no float islands) while LayerNorm, softmax, GELU an
 run in its own fp16/fp32. The residual stream of BERT-like models has a few outlier dimensions that
 one per-tensor int8 scale cannot hold together with the rest (Bondarenko et al. 2021), which is
 what "full" has to train around and "gemm" never meets.
+
+`residual_bits = 16` (scope "full") widens that stream instead: the residual adds, the embeddings'
+sum and the projections that write into the stream are int16, every GEMM input and weight stays
+int8. An experiment (benchmarks/qat_subsample.py): it recovers the accuracy in PyTorch, but LiteRT
+2.3 computes zeros for an int8 -> int16 FULLY_CONNECTED, so no bundle uses it (DESIGN.md, QAT).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import functools
 from .config import SCOPES
 
 INT8_MIN, INT8_MAX = -128, 127
+INT16_MAX = 2**15 - 1
 EPS = 2**-12  # smallest scale: keeps an all-zero tensor (a padding-only feature) from dividing by 0
 
 
@@ -49,6 +55,7 @@ def _ops():
         "matmul": {aten.matmul.default, aten.bmm.default},
         "embedding": {aten.embedding.default},
         "add": {aten.add.Tensor},
+        "dropout": {aten.dropout.default},
         # outputs quantized; their inputs already are (a GEMM's or an add's output)
         "activation": {aten.layer_norm.default, aten.gelu.default, aten.tanh.default, aten.softmax.int,
                        aten._softmax.default},
@@ -56,7 +63,8 @@ def _ops():
 
 
 def _specs(qat: bool):
-    """(activation, weight) QuantizationSpecs: int8 symmetric per tensor / per output channel."""
+    """(activation, weight, residual) QuantizationSpecs: int8 symmetric per tensor / per output channel,
+    and int16 symmetric per tensor for the residual stream where it is asked for."""
     import torch
     from torchao.quantization.pt2e.fake_quantize import FusedMovingAvgObsFakeQuantize
     from torchao.quantization.pt2e.observer import (
@@ -77,7 +85,9 @@ def _specs(qat: bool):
                                   qscheme=torch.per_tensor_symmetric, observer_or_fake_quant_ctr=act)
     weights = QuantizationSpec(dtype=torch.int8, quant_min=-INT8_MAX, quant_max=INT8_MAX,
                                qscheme=torch.per_channel_symmetric, ch_axis=0, observer_or_fake_quant_ctr=weight)
-    return activation, weights
+    residual = QuantizationSpec(dtype=torch.int16, quant_min=-INT16_MAX, quant_max=INT16_MAX,
+                                qscheme=torch.per_tensor_symmetric, observer_or_fake_quant_ctr=act)
+    return activation, weights, residual
 
 
 def _tensor_flow(starts) -> set:
@@ -95,7 +105,7 @@ def _tensor_flow(starts) -> set:
     return seen
 
 
-def annotate(model, qat: bool, scope: str = "full"):
+def annotate(model, qat: bool, scope: str = "full", residual_bits: int = 8):
     """Mark the tensors to quantize on the torch.export graph `model` (see the module docstring)."""
     if scope not in SCOPES:
         raise ValueError(f"unknown quantization scope {scope!r}; choose from {', '.join(SCOPES)}")
@@ -104,7 +114,8 @@ def annotate(model, qat: bool, scope: str = "full"):
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
     ops = _ops()
-    act, weight = _specs(qat)
+    act, weight, residual16 = _specs(qat)
+    residual = residual16 if residual_bits == 16 else act
     nodes = list(model.graph.nodes)
     # Activations: what the embeddings feed. An add with an operand outside this set is the mask add.
     activations = _tensor_flow([n for n in nodes if n.op == "call_function" and n.target in ops["embedding"]])
@@ -117,39 +128,56 @@ def annotate(model, qat: bool, scope: str = "full"):
         annotation = node.meta.get("quantization_annotation") if isinstance(node, torch.fx.Node) else None
         return annotation is not None and annotation.output_qspec is not None
 
-    def mark(node, inputs: dict, output: bool = True) -> None:
+    def mark(node, inputs: dict, output: bool = True, output_spec=act) -> None:
         node.meta["quantization_annotation"] = QuantizationAnnotation(
             input_qspec_map={n: spec for n, spec in inputs.items() if is_float(n)},
-            output_qspec=act if output and is_float(node) else None, _annotated=True)
+            output_qspec=output_spec if output and is_float(node) else None, _annotated=True)
+
+    wide = residual_bits == 16
+
+    def residual_add(node) -> bool:  # an add of two activations: the residual stream or the embeddings' sum
+        return node.target in ops["add"] and all(a in activations for a in node.args[:2])
+
+    def readers(node) -> list:  # the nodes that read `node`'s value, through dropout (an identity at inference)
+        return [r for u in node.users for r in (readers(u) if u.target in ops["dropout"] else [u])]
+
+    def feeds_residual(node) -> bool:
+        return bool(node.users) and all(residual_add(r) for r in readers(node))
 
     for node in nodes:
         if node.op != "call_function" or "quantization_annotation" in node.meta:
             continue
         target, args = node.target, node.args
         if target in ops["linear"]:
-            mark(node, {args[0]: act, args[1]: weight}, output=not gemm_only)
+            mark(node, {args[0]: act, args[1]: weight}, output=not gemm_only,
+                 output_spec=residual if feeds_residual(node) else act)
         elif target in ops["matmul"]:
             mark(node, {args[0]: act, args[1]: act}, output=not gemm_only)
         elif gemm_only:
             continue
         elif target in ops["embedding"]:
             mark(node, {args[0]: weight})  # aten.embedding(weight, indices)
-        elif target in ops["add"] and all(a in activations for a in args[:2]):
-            mark(node, {args[0]: act, args[1]: act})
+        elif residual_add(node):
+            mark(node, {args[0]: residual, args[1]: residual}, output_spec=residual)
         elif target in ops["activation"]:
-            # softmax of the masked scores: output int8, input float (its producer is not quantized)
-            mark(node, {args[0]: act} if quantized(args[0]) else {})
+            # softmax of the masked scores: output int8, input float (its producer is not quantized).
+            # With a 16-bit residual stream, LayerNorm reads the add at 16 bits and its float output is
+            # quantized by each reader at its own width (8 for a Linear, 16 for the next add): a
+            # requantization from 8 to 16 bits is what LiteRT's converter cannot fold.
+            after_add = quantized(args[0]) and residual_add(args[0])
+            mark(node, {args[0]: residual if after_add else act} if quantized(args[0]) else {},
+                 output=not (wide and after_add))
     return model
 
 
-def transformer_quantizer(qat: bool, scope: str = "full"):
+def transformer_quantizer(qat: bool, scope: str = "full", residual_bits: int = 8):
     """litert-torch's PT2EQuantizer with our annotation: the object both prepare_*_pt2e and the
     LiteRT converter's QuantConfig take."""
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
     class TransformerQuantizer(PT2EQuantizer):
         def annotate(self, model):
-            return annotate(model, qat, scope)
+            return annotate(model, qat, scope, residual_bits)
 
     # global_config is what the LiteRT converter reads to pick static (not dynamic-range) int8 kernels.
     return TransformerQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=False))
