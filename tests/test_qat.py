@@ -369,3 +369,5 @@ def test_residual_stream_at_16_bits_annotation():
     norms = [n for n in nodes if n.target == aten.layer_norm.default and n.args[0] in adds]
     # every add but the embeddings' first (it feeds their second) is read by a LayerNorm
     assert len(norms) == len(adds) - 1 and all(annotation(n).output_qspec is None for n in norms)
+    with pytest.raises(ValueError, match="residual_bits must be 8 or 16"):
+        annotate(export_graph(tiny_bert()), qat=True, residual_bits=4)

@@ -109,6 +109,8 @@ def annotate(model, qat: bool, scope: str = "full", residual_bits: int = 8):
     """Mark the tensors to quantize on the torch.export graph `model` (see the module docstring)."""
     if scope not in SCOPES:
         raise ValueError(f"unknown quantization scope {scope!r}; choose from {', '.join(SCOPES)}")
+    if residual_bits not in (8, 16):
+        raise ValueError(f"residual_bits must be 8 or 16, got {residual_bits}")
     gemm_only = scope == "gemm"
     import torch
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
