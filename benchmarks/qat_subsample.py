@@ -117,8 +117,8 @@ def learnt_ranges(teacher: Path, data) -> None:
             dtype=torch.int8, qscheme=torch.per_tensor_symmetric, use_grad_scaling=True, eps=quantizer.EPS)
         return (dc.replace(act, observer_or_fake_quant_ctr=ranges) if qat else act), weight, residual
 
-    def initialised(model, names, scope):
-        graph = prepare(model, names, scope)
+    def initialised(model, names, scope, **options):  # options: what --residual-bits passes on
+        graph = prepare(model, names, scope, **options)
         tokenizer = AutoTokenizer.from_pretrained(str(teacher))
         texts = list(data.train.texts)[::max(1, len(data.train) // 256)][:256]
         with torch.no_grad():

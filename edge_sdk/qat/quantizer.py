@@ -116,8 +116,8 @@ def annotate(model, qat: bool, scope: str = "full", residual_bits: int = 8):
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
     ops = _ops()
-    act, weight, residual16 = _specs(qat)
-    residual = residual16 if residual_bits == 16 else act
+    act, weight, act16 = _specs(qat)
+    residual = act16 if residual_bits == 16 else act  # the residual stream's spec
     nodes = list(model.graph.nodes)
     # Activations: what the embeddings feed. An add with an operand outside this set is the mask add.
     activations = _tensor_flow([n for n in nodes if n.op == "call_function" and n.target in ops["embedding"]])
