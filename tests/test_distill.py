@@ -295,6 +295,26 @@ def test_augmentation_adds_teacher_labelled_rows(teacher_dir, distill_data, tmp_
     assert list(rows["label"]) == logits.argmax(-1).tolist()  # the teacher's argmax is their label
 
 
+def test_teacher_passes_show_a_progress_bar_in_a_terminal(teacher_dir, distill_data, monkeypatch):
+    import io
+
+    from edge_sdk.distill.logits import load_teacher, predict_logits
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    model, tokenizer = load_teacher(teacher_dir)
+    texts = list(distill_data.train.texts)
+    for stream, description in ((Terminal(), "teacher logits, train"), (io.StringIO(), "teacher logits, train"),
+                                (Terminal(), None)):
+        monkeypatch.setattr("sys.stderr", stream)
+        logits = predict_logits(model, tokenizer, texts, 32, batch_size=8, description=description)
+        assert logits.shape == (len(texts), len(distill_data.labels))
+        shown = "teacher logits, train" in stream.getvalue()
+        assert shown == (description is not None and stream.isatty()), stream.getvalue()[:200]
+
+
 def test_hidden_state_distillation_trains_and_is_recorded(teacher_dir, distill_data, tmp_path):
     from edge_sdk.distill import DistillConfig, distill
     from edge_sdk.errors import ConfigError

@@ -44,15 +44,24 @@ def teacher_fingerprint(teacher_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def predict_logits(model, tokenizer, texts, max_length: int, batch_size: int = 128) -> np.ndarray:
-    """Logits for `texts` in their order; batches of similar length, so padding costs little."""
+def predict_logits(model, tokenizer, texts, max_length: int, batch_size: int = 128,
+                   description: str | None = None) -> np.ndarray:
+    """Logits for `texts` in their order; batches of similar length, so padding costs little.
+    `description`: show a progress bar so named (in a terminal)."""
+    import sys
+
     import torch
+    from rich.console import Console
+    from rich.progress import track
 
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    starts = range(0, len(order), batch_size)
+    if description and sys.stderr.isatty():  # a base-size teacher takes minutes over a training set
+        starts = track(starts, description, console=Console(stderr=True), transient=True)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
+        for start in starts:
             idx = order[start:start + batch_size]
             batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                               max_length=max_length, return_tensors="pt").to(model.device)
@@ -104,8 +113,8 @@ def teacher_logits(teacher_dir: str | Path, data: LabelledData, cache_dir: str |
 
     def compute():
         model, tokenizer = teacher or load_teacher(teacher_dir)
-        return {s: predict_logits(model, tokenizer, list(getattr(data, s).texts), max_length, batch_size)
-                for s in SPLITS}
+        return {s: predict_logits(model, tokenizer, list(getattr(data, s).texts), max_length, batch_size,
+                                  description=f"teacher logits, {s}") for s in SPLITS}
 
     arrays = _cached(cache, compute)
     return TeacherLogits(**{s: arrays[s] for s in SPLITS})
@@ -121,6 +130,7 @@ def teacher_logits_for(teacher_dir: str | Path, texts, cache_dir: str | Path | N
 
     def compute():
         model, tokenizer = teacher or load_teacher(teacher_dir)
-        return {"logits": predict_logits(model, tokenizer, texts, max_length, batch_size)}
+        return {"logits": predict_logits(model, tokenizer, texts, max_length, batch_size,
+                                         description="teacher logits, augmented texts")}
 
     return _cached(cache, compute)["logits"]
