@@ -1,9 +1,12 @@
 """Train one distilled student and print, after every epoch, its validation and test accuracy and
-the test split's in-scope accuracy and out-of-scope recall: the ablation behind BENCHMARKS.md's
-distillation table (test numbers are printed for the record, never used to choose anything).
+the test split's in-scope accuracy and out-of-scope recall, then the same after the bias correction
+every SDK student ends with (where the config keeps it on): the ablation behind BENCHMARKS.md's
+distillation tables (test numbers are printed for the record, never used to choose anything).
 
     python benchmarks/distill_epochs.py --teacher /tmp/teach/t1 --data ../shared/data/clinc150 \
         --config '{"layers": [0, 2, 4], "epochs": 5, "augment": 2}' [--save DIR]
+    python benchmarks/distill_epochs.py --teacher BASE_TEACHER --data ../shared/data/clinc150 \
+        --config '{"student": "sentence-transformers/all-MiniLM-L6-v2", "learning_rate": 1e-4, "epochs": 10}'
 
 --config holds edge_sdk.distill.DistillConfig fields; the rest keep their defaults.
 """
@@ -30,7 +33,7 @@ def main() -> None:
 
     from edge_sdk.data import load_data
     from edge_sdk.distill.logits import predict_logits
-    from edge_sdk.distill.train import DistillConfig, prepare, train_student
+    from edge_sdk.distill.train import DistillConfig, corrected_bias, prepare, train_student
 
     fields = json.loads(args.config)
     if "layers" in fields:
@@ -38,7 +41,7 @@ def main() -> None:
     config = DistillConfig(**fields)
     data = load_data(args.data, seed=config.seed)
     prepared = prepare(args.teacher, data, config.max_length, cache_dir=args.cache, augment=config.augment,
-                       seed=config.seed)
+                       seed=config.seed, student=config.student)
     labels = np.asarray(data.test.labels)
     oos = labels == data.oos_id if data.oos_id is not None else np.zeros(len(labels), bool)
     started = time.monotonic()
@@ -60,6 +63,9 @@ def main() -> None:
                       "config": config.as_dict()}), flush=True)
     trainer, _ = train_student(prepared, config, (args.save or "build/distill-epochs") + ".work",
                                callbacks=[PerEpoch()], progress=False)
+    correction = corrected_bias(trainer.model, prepared, config)
+    if correction:
+        print(json.dumps({"bias_corrected": {"validation": correction[0], **scores(trainer.model)}}), flush=True)
     if args.save:
         trainer.model.save_pretrained(args.save)
         prepared.tokenizer.save_pretrained(args.save)

@@ -6,6 +6,8 @@ with the remaining arguments, so its rows are reproducible without carrying the 
         --data ../shared/data/clinc150 --config '{"layers": [1, 3, 5], "augment": 2}'
     python benchmarks/distill_variants.py mse --teacher ... --data ... --config '{"layers": [1, 3, 5]}'
     python benchmarks/distill_variants.py average --teacher ... --data ... --config '{"layers": [1, 3, 5], "epochs": 6}'
+    python benchmarks/distill_variants.py similarity --weight 10 --teacher BASE_TEACHER --data ... \
+        --config '{"student": "sentence-transformers/all-MiniLM-L6-v2", "learning_rate": 1e-4, "epochs": 10}'
 
 neighbours  TinyBERT's augmentation: each word that is one whole-word token is replaced, with
             probability 0.4, by one of its 15 nearest tokens (cosine) in the teacher's input
@@ -14,6 +16,11 @@ mse         the soft-target term is the MSE between student and teacher logits (
             instead of T^2 * KL at temperature T
 average     the student's weights averaged over its epochs from the middle one on (checkpoint
             averaging: epochs 3-6 of 6); the averaged model's validation and test accuracy are printed last
+similarity  similarity-preserving distillation (Tung & Mori, ICCV 2019) added to the loss with weight
+            --weight: the mean squared difference between the batch's pairwise cosine similarities of
+            the student's first-token features and the teacher's (computed once per training text on
+            the teacher's own tokens), so it needs neither shared tokens nor equal widths (MPNet-base
+            -> MiniLM-L6); no augmentation or hidden-state loss with it
 """
 
 from __future__ import annotations
@@ -114,14 +121,83 @@ def patch_average() -> None:
     train.train_student = train_student
 
 
+def first_token_features(model, tokenizer, texts, max_length: int, batch_size: int = 128) -> np.ndarray:
+    """The last layer's hidden state at <s> / [CLS], what the classification heads read, per text."""
+    import torch
+
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt")
+            out[start:start + batch_size] = model(**batch, output_hidden_states=True).hidden_states[-1][:, 0].numpy()
+    return out
+
+
+def similarity_loss(student_features, teacher_features):
+    import torch.nn.functional as F
+
+    s, t = F.normalize(student_features.float(), dim=-1), F.normalize(teacher_features.float(), dim=-1)
+    return F.mse_loss(s @ s.T, t @ t.T)
+
+
+def patch_similarity(weight: float) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    import edge_sdk.distill.train as train
+    import edge_sdk.distill.trainer as trainer
+
+    prepare, collate, compute_loss = train.prepare, trainer.DistillationCollator.__call__, \
+        trainer.DistillationTrainer.compute_loss
+
+    def prepare_with_features(teacher_dir, data, max_length=64, **kwargs):
+        prepared = prepare(teacher_dir, data, max_length, **kwargs)
+        if prepared.augmented:
+            sys.exit("similarity: give no augment with this variant")
+        features = first_token_features(prepared.teacher, AutoTokenizer.from_pretrained(str(teacher_dir)),
+                                        list(data.train.texts), max_length)
+        prepared.train = prepared.train.add_column("teacher_features", [row.tolist() for row in features])
+        return prepared
+
+    def collate_features(self, rows):
+        features = [row.pop("teacher_features") for row in rows] if "teacher_features" in rows[0] else None
+        batch = collate(self, rows)
+        if features is not None:
+            batch["teacher_features"] = torch.tensor(features)
+        return batch
+
+    def loss_with_similarity(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        features = inputs.pop("teacher_features", None)
+        if features is None:  # evaluation
+            return compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+        if self.hidden_weight:
+            sys.exit("similarity: give no hidden_weight with this variant")
+        teacher, labels = inputs.pop("teacher_logits"), inputs.pop("labels")
+        outputs = model(**inputs, output_hidden_states=True)
+        loss = trainer.distillation_loss(outputs.logits, teacher, labels, self.alpha, self.temperature)
+        loss = loss + weight * similarity_loss(outputs.hidden_states[-1][:, 0], features)
+        return (loss, outputs) if return_outputs else loss
+
+    train.prepare = prepare_with_features
+    trainer.DistillationCollator.__call__ = collate_features
+    trainer.DistillationTrainer.compute_loss = loss_with_similarity
+
+
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("neighbours", "mse", "average"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("neighbours", "mse", "average", "similarity"):
         sys.exit(__doc__)
     variant = sys.argv.pop(1)
     if variant == "neighbours":
         patch_neighbours(sys.argv[sys.argv.index("--teacher") + 1])
     elif variant == "mse":
         patch_mse()
+    elif variant == "similarity":
+        at = sys.argv.index("--weight")
+        patch_similarity(float(sys.argv.pop(at + 1)))
+        sys.argv.pop(at)
     else:
         patch_average()
     runpy.run_path(str(EPOCHS_SCRIPT), run_name="__main__")
