@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,6 @@ def predict_logits(model, tokenizer, texts, max_length: int, batch_size: int = 1
                    description: str | None = None) -> np.ndarray:
     """Logits for `texts` in their order; batches of similar length, so padding costs little.
     `description`: show a progress bar so named (in a terminal)."""
-    import sys
-
     import torch
     from rich.console import Console
     from rich.progress import track
